@@ -17,6 +17,8 @@ use std::f64::consts::PI;
 use serde::{Deserialize, Serialize};
 
 const A: f64 = 6378245.0;
+/// 0.00669342162296594323 as published upstream (rounded to f64).
+#[allow(clippy::excessive_precision)]
 const EE: f64 = 0.006_693_421_622_965_943_23;
 const X_PI: f64 = PI * 3000.0 / 180.0;
 /// Mean Earth radius (IUGG) for [`distance_m`].

@@ -83,7 +83,7 @@ proptest! {
         prop_assert_eq!(m.chars().next(), name.chars().next());
         let visible = m.chars().filter(|&c| c != '*').count();
         prop_assert!((1..=2).contains(&visible));
-        prop_assert!(m.chars().last() == Some('*'));
+        prop_assert!(m.ends_with('*'));
     }
 
     #[test]
