@@ -1,0 +1,145 @@
+//! Rows and enums as the rest of the platform sees them. Enums are stored as CHECKed TEXT.
+
+use serde::{Deserialize, Serialize};
+
+/// UTC unix time in milliseconds: the one portable timestamp representation of the schema.
+pub type Millis = i64;
+
+macro_rules! text_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str { match self { $($name::$variant => $text),+ } }
+            pub fn parse(s: &str) -> Option<Self> { match s { $($text => Some($name::$variant),)+ _ => None } }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str(self.as_str()) }
+        }
+    };
+}
+
+text_enum!(
+    /// Real-name verification tier (初级 / 中级实名认证).
+    Verification { None => "none", Primary => "primary", Intermediate => "intermediate" }
+);
+text_enum!(
+    /// Staff roles. Citizens are not staff and have no role row.
+    Role { Reviewer => "reviewer", Counter => "counter", Production => "production", Admin => "admin" }
+);
+text_enum!(
+    /// How far a staff member's authority reaches: one acceptance point, a district (county code) or the province.
+    ScopeKind { Point => "point", District => "district", Province => "province" }
+);
+text_enum!(PrincipalKind { Citizen => "citizen", Staff => "staff" });
+text_enum!(SessionChannel { Cookie => "cookie", Bearer => "bearer" });
+text_enum!(CodePurpose { SignIn => "sign_in", ChangePhone => "change_phone" });
+text_enum!(ActorKind { Citizen => "citizen", Staff => "staff", System => "system", Anonymous => "anonymous" });
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Citizen {
+    pub id: String,
+    pub phone: String,
+    pub verification: Verification,
+    /// AEAD-encrypted real name (field encryption lives in the server; the store only keeps bytes).
+    pub name_enc: Option<Vec<u8>>,
+    pub id_number_enc: Option<Vec<u8>>,
+    pub id_number_masked: Option<String>,
+    pub name_masked: Option<String>,
+    pub verified_at: Option<Millis>,
+    pub created_at: Millis,
+}
+
+/// What primary verification writes in one go.
+#[derive(Debug, Clone)]
+pub struct VerifiedIdentity {
+    pub name_enc: Vec<u8>,
+    pub name_masked: String,
+    pub id_number_enc: Vec<u8>,
+    /// Keyed blind index (HMAC) of the ID number: lets us find and de-duplicate without decrypting.
+    pub id_number_blind: String,
+    pub id_number_masked: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub kind: ScopeKind,
+    /// Acceptance-point id, 6-digit district code, or 2-digit province code.
+    pub code: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Staff {
+    pub id: String,
+    pub username: String,
+    pub password_hash: String,
+    pub display_name: String,
+    pub role: Role,
+    pub scope: Scope,
+    pub active: bool,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub token_hash: String,
+    pub principal_kind: PrincipalKind,
+    pub principal_id: String,
+    pub channel: SessionChannel,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSmsCode {
+    pub phone: String,
+    pub purpose: CodePurpose,
+    pub code_hash: String,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+}
+
+/// The outcome of presenting a one-time code. Every branch is decided by one conditional UPDATE,
+/// so two instances checking the same code at once cannot both accept it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeCheck {
+    Accepted,
+    Wrong { attempts_left: u32 },
+    /// Too many wrong attempts: the code is burned.
+    Burned,
+    Expired,
+    /// No code was ever sent, or the latest one was already used.
+    NoCode,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    pub id: String,
+    pub phone: String,
+    pub body: String,
+    pub created_at: Millis,
+}
+
+/// One state-changing action to be appended to the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub at: Millis,
+    pub actor_kind: ActorKind,
+    pub actor_id: String,
+    pub action: String,
+    pub target: String,
+    pub source_ip: String,
+    /// Free text or JSON; never a full ID number (callers pass masked forms).
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub record: AuditRecord,
+    pub prev_hash: String,
+    pub hash: String,
+}
