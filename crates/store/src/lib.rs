@@ -88,6 +88,11 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_outbox(&self, message: &OutboxMessage) -> Result<()>;
     async fn outbox(&self, phone: Option<&str>, limit: u32) -> Result<Vec<OutboxMessage>>;
 
+    // Acceptance points
+    async fn insert_point(&self, point: &AcceptancePoint) -> Result<()>;
+    async fn point(&self, id: &str) -> Result<Option<AcceptancePoint>>;
+    async fn list_points(&self) -> Result<Vec<AcceptancePoint>>;
+
     // Audit log
     async fn append_audit(&self, record: &AuditRecord) -> Result<AuditEntry>;
     async fn audit_entries(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditEntry>>;
@@ -164,7 +169,9 @@ impl PgStore {
     }
 }
 
-const CITIZEN_COLS: &str = "id, phone, verification, name_enc, id_number_enc, id_number_masked, name_masked, verified_at, created_at";
+const CITIZEN_COLS: &str =
+    "id, phone, verification, name_enc, id_number_enc, id_number_masked, name_masked, hukou_code, verified_at, created_at";
+const POINT_COLS: &str = "id, name, district_code, address, phone, lat_gcj02, lng_gcj02, is_demo, created_at";
 const STAFF_COLS: &str = "id, username, password_hash, display_name, role, scope_kind, scope_code, active, created_at";
 const AUDIT_COLS: &str = "seq, at, actor_kind, actor_id, action, target, source_ip, detail, prev_hash, hash";
 
@@ -180,6 +187,7 @@ macro_rules! sql_store {
                     id_number_enc: row.try_get("id_number_enc")?,
                     id_number_masked: row.try_get("id_number_masked")?,
                     name_masked: row.try_get("name_masked")?,
+                    hukou_code: row.try_get("hukou_code")?,
                     verified_at: row.try_get("verified_at")?,
                     created_at: row.try_get("created_at")?,
                 })
@@ -226,6 +234,20 @@ macro_rules! sql_store {
                     },
                     prev_hash: row.try_get("prev_hash")?,
                     hash: row.try_get("hash")?,
+                })
+            }
+
+            fn point_row(row: &$row) -> Result<AcceptancePoint> {
+                Ok(AcceptancePoint {
+                    id: row.try_get("id")?,
+                    name: row.try_get("name")?,
+                    district_code: row.try_get("district_code")?,
+                    address: row.try_get("address")?,
+                    phone: row.try_get("phone")?,
+                    lat_gcj02: row.try_get("lat_gcj02")?,
+                    lng_gcj02: row.try_get("lng_gcj02")?,
+                    is_demo: row.try_get::<i64, _>("is_demo")? != 0,
+                    created_at: row.try_get("created_at")?,
                 })
             }
 
@@ -288,7 +310,7 @@ macro_rules! sql_store {
                 // Re-verifying keeps an intermediate tier only if it is the same person.
                 let res = sqlx::query(
                     "UPDATE citizens SET name_enc = $1, name_masked = $2, id_number_enc = $3, id_number_blind = $4, \
-                     id_number_masked = $5, verified_at = $6, updated_at = $6, \
+                     id_number_masked = $5, hukou_code = $8, verified_at = $6, updated_at = $6, \
                      verification = CASE WHEN verification = 'intermediate' AND id_number_blind = $4 THEN 'intermediate' ELSE 'primary' END \
                      WHERE id = $7",
                 )
@@ -299,6 +321,7 @@ macro_rules! sql_store {
                 .bind(&ident.id_number_masked)
                 .bind(now)
                 .bind(citizen_id)
+                .bind(&ident.hukou_code)
                 .execute(&self.write)
                 .await;
                 match res {
@@ -545,6 +568,41 @@ macro_rules! sql_store {
                         })
                     })
                     .collect()
+            }
+
+            async fn insert_point(&self, p: &AcceptancePoint) -> Result<()> {
+                let res = sqlx::query(&format!("INSERT INTO acceptance_points ({POINT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
+                    .bind(&p.id)
+                    .bind(&p.name)
+                    .bind(&p.district_code)
+                    .bind(&p.address)
+                    .bind(&p.phone)
+                    .bind(p.lat_gcj02)
+                    .bind(p.lng_gcj02)
+                    .bind(p.is_demo as i64)
+                    .bind(p.created_at)
+                    .execute(&self.write)
+                    .await;
+                match res {
+                    Ok(_) => Ok(()),
+                    Err(e) if unique_violation(&e) => Err(StoreError::Conflict("point_exists")),
+                    Err(e) => Err(e.into()),
+                }
+            }
+
+            async fn point(&self, id: &str) -> Result<Option<AcceptancePoint>> {
+                let row = sqlx::query(&format!("SELECT {POINT_COLS} FROM acceptance_points WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map(Self::point_row).transpose()
+            }
+
+            async fn list_points(&self) -> Result<Vec<AcceptancePoint>> {
+                let rows = sqlx::query(&format!("SELECT {POINT_COLS} FROM acceptance_points ORDER BY district_code, name"))
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter().map(Self::point_row).collect()
             }
 
             async fn append_audit(&self, record: &AuditRecord) -> Result<AuditEntry> {

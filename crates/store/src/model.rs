@@ -49,6 +49,7 @@ pub struct Citizen {
     pub id_number_enc: Option<Vec<u8>>,
     pub id_number_masked: Option<String>,
     pub name_masked: Option<String>,
+    pub hukou_code: Option<String>,
     pub verified_at: Option<Millis>,
     pub created_at: Millis,
 }
@@ -62,6 +63,8 @@ pub struct VerifiedIdentity {
     /// Keyed blind index (HMAC) of the ID number: lets us find and de-duplicate without decrypting.
     pub id_number_blind: String,
     pub id_number_masked: String,
+    /// Registered residence county code, as the registry reports it.
+    pub hukou_code: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,4 +145,19 @@ pub struct AuditEntry {
     pub record: AuditRecord,
     pub prev_hash: String,
     pub hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AcceptancePoint {
+    pub id: String,
+    pub name: String,
+    /// 6-digit county-level division code.
+    pub district_code: String,
+    pub address: String,
+    pub phone: String,
+    pub lat_gcj02: f64,
+    pub lng_gcj02: f64,
+    /// Demo points are generated from public sub-district data, not a list of real counters.
+    pub is_demo: bool,
+    pub created_at: Millis,
 }

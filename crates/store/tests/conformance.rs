@@ -11,6 +11,7 @@ fn identity(blind: &str) -> VerifiedIdentity {
         id_number_enc: vec![4, 5, 6],
         id_number_blind: blind.into(),
         id_number_masked: "340104********123X".into(),
+        hukou_code: "340104".into(),
     }
 }
 
@@ -52,6 +53,7 @@ both_backends!(citizen_accounts, |store| {
     let v = store.record_primary_verification(&a.id, &identity("blind-a"), 40).await.unwrap();
     assert_eq!(v.verification, Verification::Primary);
     assert_eq!(v.id_number_masked.as_deref(), Some("340104********123X"));
+    assert_eq!(v.hukou_code.as_deref(), Some("340104"));
     assert_eq!(store.citizen_by_id_blind("blind-a").await.unwrap().unwrap().id, a.id);
     let v = store.record_intermediate_verification(&a.id, 50).await.unwrap();
     assert_eq!(v.verification, Verification::Intermediate);
@@ -203,4 +205,22 @@ both_backends!(audit_chain_appends_and_verifies, |store| {
     assert!(matches!(audit::verify_chain(truncated, (seq, &hash)), Err(audit::ChainBreak::Tail { .. })));
     let page = store.audit_entries(25, 3).await.unwrap();
     assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [26, 27, 28]);
+});
+
+both_backends!(acceptance_points, |store| {
+    let p = AcceptancePoint {
+        id: new_id(),
+        name: "蜀山区三里庵户政窗口".into(),
+        district_code: "340104".into(),
+        address: "合肥市蜀山区".into(),
+        phone: "0551-00000000".into(),
+        lat_gcj02: 31.85,
+        lng_gcj02: 117.25,
+        is_demo: true,
+        created_at: 1,
+    };
+    store.insert_point(&p).await.unwrap();
+    assert!(matches!(store.insert_point(&p).await, Err(StoreError::Conflict("point_exists"))));
+    assert_eq!(store.point(&p.id).await.unwrap().unwrap(), p);
+    assert_eq!(store.list_points().await.unwrap(), vec![p]);
 });

@@ -10,6 +10,8 @@ CREATE TABLE citizens (
     id_number_blind  TEXT UNIQUE,
     id_number_masked TEXT,
     name_masked      TEXT,
+    -- Registered residence (户籍) county code from the population registry, for staff scope checks.
+    hukou_code       TEXT,
     verified_at      BIGINT,
     created_at       BIGINT NOT NULL,
     updated_at       BIGINT NOT NULL
@@ -88,3 +90,17 @@ CREATE TABLE audit_log (
     hash       TEXT NOT NULL
 );
 
+
+-- Acceptance points (户政窗口 / 受理点). Locations are GCJ-02, as Chinese map apps use them.
+CREATE TABLE acceptance_points (
+    id            TEXT PRIMARY KEY,
+    name          TEXT NOT NULL,
+    district_code TEXT NOT NULL,
+    address       TEXT NOT NULL,
+    phone         TEXT NOT NULL,
+    lat_gcj02     DOUBLE PRECISION NOT NULL,
+    lng_gcj02     DOUBLE PRECISION NOT NULL,
+    is_demo       BIGINT NOT NULL DEFAULT 0 CHECK (is_demo IN (0, 1)),
+    created_at    BIGINT NOT NULL
+);
+CREATE INDEX acceptance_points_district ON acceptance_points (district_code);
