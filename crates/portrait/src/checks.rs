@@ -518,7 +518,8 @@ pub fn occlusion(img: &RgbImage, face: &Face, skin: &Skin, mask: Option<&Mask>, 
                 let c = ycbcr(px);
                 let dc = ((c[1] - 128.0).powi(2) + (c[2] - 128.0).powi(2)).sqrt();
                 n += 1.0;
-                let hair = c[0] < 95.0 || (c[0] < 150.0 && dc < 25.0) || (dc < 8.0 && c[0] > 140.0);
+                // Hair: dark and only mildly coloured (black, brown, auburn) or grey/white.
+                let hair = (dc < 40.0 && c[0] < 120.0) || (dc < 25.0 && c[0] < 170.0) || dc < 10.0;
                 if !(hair || skin.matches(px)) {
                     other += 1.0;
                 }
