@@ -1,0 +1,80 @@
+//! Reference data and validation services for other systems: acceptance points and ID-number checks.
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use shenfen_domain::IdNumber;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{ApiJson, ErrorBody};
+use crate::app::AppState;
+use crate::error::AppResult;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_points)).routes(routes!(validate_id_number))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PointView {
+    pub id: String,
+    pub name: String,
+    pub district_code: String,
+    pub address: String,
+    pub phone: String,
+    /// GCJ-02 latitude.
+    pub lat: f64,
+    /// GCJ-02 longitude.
+    pub lng: f64,
+    /// Demo points are derived from public sub-district data, not real counters.
+    pub is_demo: bool,
+}
+
+/// Acceptance points (户政窗口).
+#[utoipa::path(get, path = "/api/v1/points", tag = "reference", responses((status = 200, body = Vec<PointView>)))]
+async fn list_points(State(state): State<AppState>) -> AppResult<Json<Vec<PointView>>> {
+    let points = state.store.list_points().await?;
+    Ok(Json(
+        points
+            .into_iter()
+            .map(|p| PointView { id: p.id, name: p.name, district_code: p.district_code, address: p.address, phone: p.phone, lat: p.lat_gcj02, lng: p.lng_gcj02, is_demo: p.is_demo })
+            .collect(),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdNumberCheck {
+    pub id_number: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IdNumberInfo {
+    /// The number in canonical 18-character form, masked.
+    pub id_number_masked: String,
+    pub birth_date: String,
+    /// `M` or `F`.
+    pub sex: String,
+    pub address_code: String,
+    pub region_name: Option<String>,
+    /// True when the input was a legacy 15-digit number (converted).
+    pub legacy_15: bool,
+}
+
+/// Validate a resident ID number locally (GB 11643-1999 check digit, birth date, region code history).
+/// Each failure has its own code: `id_length`, `id_characters`, `id_date`, `id_future_date`, `id_region`,
+/// `id_not_resident_card`, `id_check_digit`.
+#[utoipa::path(post, path = "/api/v1/id-numbers/validate", tag = "reference", request_body = IdNumberCheck,
+    responses((status = 200, body = IdNumberInfo), (status = 422, body = ErrorBody)))]
+async fn validate_id_number(State(state): State<AppState>, ApiJson(req): ApiJson<IdNumberCheck>) -> AppResult<Json<IdNumberInfo>> {
+    let id = IdNumber::parse_on(&req.id_number, state.clock.today_cst())?;
+    Ok(Json(IdNumberInfo {
+        id_number_masked: id.masked(),
+        birth_date: id.birth_date().to_string(),
+        sex: id.sex().code().to_string(),
+        address_code: id.address_code().to_string(),
+        region_name: shenfen_domain::division::full_name(id.address_code()),
+        legacy_15: id.was_legacy_15(),
+    }))
+}

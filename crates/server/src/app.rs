@@ -1,0 +1,325 @@
+//! Application state, the router, and the cross-cutting middleware (request ids, tracing, metrics,
+//! CSRF, error rendering, security headers), plus `serve` with graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::header::{CONTENT_TYPE, HeaderValue, SET_COOKIE};
+use axum::http::{HeaderName, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use metrics_exporter_prometheus::PrometheusHandle;
+use shenfen_store::{ActorKind, AuditRecord, DynStore};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::crypto::Keys;
+use crate::error::AppError;
+use crate::i18n::{Lang, cookie_value};
+use crate::registry::{IdentityVerifier, PopulationRegistry};
+use crate::sms::SmsGateway;
+
+/// Wall clock in UTC milliseconds. Tests may pin it to exercise expiry over HTTP.
+#[derive(Clone, Default)]
+pub struct Clock(Option<Arc<AtomicI64>>);
+
+impl Clock {
+    pub fn fixed(ms: i64) -> Self {
+        Clock(Some(Arc::new(AtomicI64::new(ms))))
+    }
+    pub fn now_ms(&self) -> i64 {
+        match &self.0 {
+            Some(t) => t.load(Ordering::SeqCst),
+            None => time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000,
+        }
+    }
+    pub fn advance_ms(&self, by: i64) {
+        if let Some(t) = &self.0 {
+            t.fetch_add(by, Ordering::SeqCst);
+        }
+    }
+    /// Today's date in China Standard Time (UTC+8), the calendar every rule here is stated in.
+    pub fn today_cst(&self) -> time::Date {
+        let secs = self.now_ms().div_euclid(1000) + 8 * 3600;
+        time::OffsetDateTime::from_unix_timestamp(secs).map(|t| t.date()).unwrap_or(time::Date::MIN)
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+pub struct Inner {
+    pub config: Config,
+    pub store: DynStore,
+    pub keys: Keys,
+    pub registry: Arc<dyn PopulationRegistry>,
+    pub verifier: Arc<dyn IdentityVerifier>,
+    pub sms: Arc<dyn SmsGateway>,
+    pub metrics: PrometheusHandle,
+    pub clock: Clock,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// Who did something, and from where: the audit log's "who" and "from where".
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub kind: ActorKind,
+    pub id: String,
+    pub ip: String,
+}
+
+impl AppState {
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Appends to the tamper-evident audit log. A failure here fails the request: an action that cannot be
+    /// audited must not be reported as done.
+    pub async fn audit(&self, actor: &Actor, action: &str, target: &str, detail: serde_json::Value) -> Result<(), AppError> {
+        let record = AuditRecord {
+            at: self.now_ms(),
+            actor_kind: actor.kind,
+            actor_id: actor.id.clone(),
+            action: action.to_string(),
+            target: target.to_string(),
+            source_ip: actor.ip.clone(),
+            detail: detail.to_string(),
+        };
+        self.store.append_audit(&record).await?;
+        Ok(())
+    }
+}
+
+pub const CSRF_COOKIE: &str = "sf_csrf";
+pub const CSRF_FIELD: &str = "csrf";
+
+/// The CSRF cookie value for this request (existing or freshly issued), for templates.
+#[derive(Clone)]
+pub struct CsrfCookie(pub String);
+
+pub fn router(state: AppState) -> Router {
+    // The outer bound is the upload size (base64 adds a third); each extractor applies its own smaller limit.
+    let max_body = state.config.limits.max_upload_bytes * 4 / 3 + 64 * 1024;
+    let x_request_id = HeaderName::from_static("x-request-id");
+    let (api, openapi) = crate::api::router(state.clone());
+    let openapi = Arc::new(openapi);
+
+    Router::new()
+        .merge(crate::pages::router(state.clone()))
+        .merge(api)
+        .merge(crate::ops::router(openapi))
+        .fallback(|| async { AppError::not_found() })
+        .method_not_allowed_fallback(|| async { AppError::method_not_allowed() })
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(state.clone(), csrf_guard))
+        .layer(middleware::from_fn_with_state(state.clone(), render_errors))
+        .layer(CatchPanicLayer::custom(|_| AppError::internal().into_response()))
+        .layer(middleware::from_fn(track_metrics))
+        .layer(security_headers())
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+                // The path only: query strings could carry personal data.
+                tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+fn security_headers() -> tower::layer::util::Stack<
+    SetResponseHeaderLayer<HeaderValue>,
+    tower::layer::util::Stack<SetResponseHeaderLayer<HeaderValue>, tower::layer::util::Stack<SetResponseHeaderLayer<HeaderValue>, SetResponseHeaderLayer<HeaderValue>>>,
+> {
+    use axum::http::header;
+    tower::layer::util::Stack::new(
+        SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        tower::layer::util::Stack::new(
+            SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+            tower::layer::util::Stack::new(
+                SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")),
+                SetResponseHeaderLayer::if_not_present(
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static(
+                        "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+                    ),
+                ),
+            ),
+        ),
+    )
+}
+
+fn is_api(path: &str) -> bool {
+    path.starts_with("/api/") || path == "/healthz" || path == "/readyz" || path == "/metrics"
+}
+
+/// Signed double-submit CSRF protection for every unsafe request to a page (the JSON API authenticates with
+/// bearer tokens only, which a foreign site cannot attach). The token travels in the form's `csrf` field
+/// (url-encoded forms) or, for multipart uploads, in the `csrf` query parameter.
+async fn csrf_guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    if is_api(&path) {
+        return next.run(req).await;
+    }
+    let existing = cookie_value(req.headers(), CSRF_COOKIE).filter(|v| v.len() >= 32 && v.len() <= 64);
+    let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if unsafe_method {
+        let Some(cookie) = existing.clone() else { return AppError::csrf().into_response() };
+        let query_token = req.uri().query().and_then(|q| form_field(q.as_bytes(), CSRF_FIELD));
+        let is_form = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        let (req, token) = if is_form {
+            let (parts, body) = req.into_parts();
+            let bytes = match axum::body::to_bytes(body, state.config.limits.max_body_bytes).await {
+                Ok(b) => b,
+                Err(_) => return AppError::payload_too_large().into_response(),
+            };
+            let token = form_field(&bytes, CSRF_FIELD);
+            (Request::from_parts(parts, Body::from(bytes)), token)
+        } else {
+            (req, query_token)
+        };
+        if !token.is_some_and(|t| state.keys.csrf_ok(&cookie, &t)) {
+            return AppError::csrf().into_response();
+        }
+        let mut req = req;
+        req.extensions_mut().insert(CsrfCookie(cookie));
+        return next.run(req).await;
+    }
+    let (cookie, fresh) = match existing {
+        Some(c) => (c, false),
+        None => (crate::crypto::new_token(), true),
+    };
+    let mut req = req;
+    req.extensions_mut().insert(CsrfCookie(cookie.clone()));
+    let mut res = next.run(req).await;
+    if fresh {
+        let secure = if state.config.secure_cookies { "; Secure" } else { "" };
+        if let Ok(v) = HeaderValue::from_str(&format!("{CSRF_COOKIE}={cookie}; Path=/; HttpOnly; SameSite=Lax{secure}")) {
+            res.headers_mut().append(SET_COOKIE, v);
+        }
+    }
+    res
+}
+
+fn form_field(body: &[u8], name: &str) -> Option<String> {
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body).ok()?.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+/// Writes every error body in one place, in the caller's language: JSON for the API, HTML for pages.
+async fn render_errors(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let lang = Lang::from_headers(req.headers());
+    let api = is_api(req.uri().path()) || wants_json(&req);
+    let page = crate::pages::PageCtx::from_request_parts_sync(&state, &req);
+    let mut res = next.run(req).await;
+    let err = match res.extensions_mut().remove::<AppError>() {
+        Some(e) => e,
+        None => match res.status() {
+            // Framework-generated bare responses: give them our shape too.
+            StatusCode::PAYLOAD_TOO_LARGE => AppError::payload_too_large(),
+            StatusCode::METHOD_NOT_ALLOWED => AppError::method_not_allowed(),
+            StatusCode::NOT_FOUND if res.headers().get(CONTENT_TYPE).is_none() => AppError::not_found(),
+            _ => return res,
+        },
+    };
+    if err.status.is_server_error() {
+        tracing::error!(code = err.code, "request failed");
+    }
+    let mut out = if api {
+        (err.status, axum::Json(err.json_body(lang))).into_response()
+    } else {
+        (err.status, Html(crate::pages::error_page(&page, &err))).into_response()
+    };
+    // Keep cookies the handler or CSRF guard set (e.g. a fresh CSRF cookie).
+    for v in res.headers().get_all(SET_COOKIE) {
+        out.headers_mut().append(SET_COOKIE, v.clone());
+    }
+    if let Some(v) = res.headers().get("retry-after") {
+        out.headers_mut().insert("retry-after", v.clone());
+    }
+    out
+}
+
+fn wants_json(req: &Request) -> bool {
+    req.headers().get(axum::http::header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// Request counts and latency histograms by route template (never the raw path) and status.
+async fn track_metrics(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let res = next.run(req).await;
+    let status = res.status().as_u16().to_string();
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels).record(start.elapsed().as_secs_f64());
+    res
+}
+
+pub fn install_metrics() -> PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("http_request_duration_seconds".into()),
+                    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
+                )
+                .expect("valid buckets")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (several apps in one test process): keep ours reachable.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Serves until SIGTERM or Ctrl-C, letting in-flight requests finish.
+pub async fn serve(state: AppState) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(state.config.listen).await?;
+    tracing::info!(addr = %listener.local_addr()?, "Shenfen listening");
+    let app = router(state);
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown_signal()).await?;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutdown signal received; draining requests");
+}

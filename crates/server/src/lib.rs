@@ -1,0 +1,58 @@
+//! The Shenfen server: HTTP API, web pages and the `shenfen` command. See ARCHITECTURE.md for the map.
+
+pub mod accounts;
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod bench;
+pub mod config;
+pub mod crypto;
+pub mod demo;
+pub mod error;
+pub mod i18n;
+pub mod ops;
+pub mod pages;
+pub mod registry;
+pub mod sms;
+pub mod telemetry;
+
+use std::sync::Arc;
+
+use app::{AppState, Clock, Inner};
+use config::Config;
+
+/// Connects and migrates the database, loads keys, wires the providers, and seeds demo data when in demo mode.
+pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
+    let keys = crypto::Keys::load(&config)?;
+    if !config.is_postgres() {
+        std::fs::create_dir_all(&config.data_dir)?;
+    }
+    let store = shenfen_store::connect(&config.database_url()).await?;
+    store.migrate().await?;
+    let state = assemble(config, store, keys, clock);
+    if state.config.demo {
+        tracing::warn!("DEMO MODE: generated secrets, sandbox SMS gateway, demo registry and demo staff passwords. Never expose this instance to real users.");
+        let report = demo::seed(&state.store, state.now_ms()).await?;
+        if report.points + report.staff > 0 {
+            tracing::info!(points = report.points, staff = report.staff, "seeded demo data");
+        }
+    }
+    Ok(state)
+}
+
+/// Wires a state from parts (tests use this with a fresh store).
+pub fn assemble(config: Config, store: shenfen_store::DynStore, keys: crypto::Keys, clock: Clock) -> AppState {
+    // Production adapters for the registry, verifier and carrier SMS are configured here when they exist;
+    // until then every instance uses the sandbox ones, which is why non-demo mode refuses to start without keys
+    // but still talks to sandboxes (see README: "what is real and what is a sandbox").
+    AppState(Arc::new(Inner {
+        sms: Arc::new(sms::SandboxSms::new(store.clone())),
+        registry: Arc::new(registry::DemoRegistry::new()),
+        verifier: Arc::new(registry::DemoVerifier),
+        metrics: app::install_metrics(),
+        config,
+        store,
+        keys,
+        clock,
+    }))
+}

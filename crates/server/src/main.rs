@@ -1,0 +1,126 @@
+//! `shenfen`: the one binary. `serve` (default), `migrate`, `seed-demo`, `audit verify`, `bench <scenario>`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use shenfen_server::app::Clock;
+use shenfen_server::config::Config;
+
+#[derive(Parser)]
+#[command(name = "shenfen", version, about = "居民身份证网上服务平台 — resident ID card online services")]
+struct Cli {
+    /// TOML configuration file (also SHENFEN_CONFIG; ./shenfen.toml is read when present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Insert demo acceptance points and staff accounts where none exist.
+    SeedDemo,
+    /// Audit-log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Run a benchmark scenario (`shenfen bench list` shows them).
+    Bench {
+        scenario: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Re-compute the hash chain and report the first edited, inserted or deleted entry.
+    Verify,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("shenfen: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    shenfen_server::telemetry::init(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("shenfen: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve), config)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("shenfen: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve => {
+            let state = shenfen_server::build_state(config, Clock::default()).await?;
+            shenfen_server::app::serve(state).await?;
+        }
+        Command::Migrate => {
+            let store = shenfen_store::connect(&config.database_url()).await?;
+            store.migrate().await?;
+            println!("migrations applied ({:?})", store.backend());
+        }
+        Command::SeedDemo => {
+            // In demo mode start-up already seeds; this also seeds a non-demo database on purpose.
+            let state = shenfen_server::build_state(config, Clock::default()).await?;
+            shenfen_server::demo::seed(&state.store, state.now_ms()).await?;
+            let points = state.store.list_points().await?.len();
+            let staff = state.store.list_staff().await?.len();
+            println!("demo data present: {points} acceptance points, {staff} staff accounts");
+        }
+        Command::Audit { command: AuditCommand::Verify } => {
+            let store = shenfen_store::connect(&config.database_url()).await?;
+            store.migrate().await?;
+            let head = store.audit_head().await?;
+            let mut entries = Vec::new();
+            let mut after = 0;
+            loop {
+                let page = store.audit_entries(after, 10_000).await?;
+                let Some(last) = page.last() else { break };
+                after = last.seq;
+                entries.extend(page);
+            }
+            match shenfen_store::audit::verify_chain(&entries, (head.0, &head.1)) {
+                Ok(n) => println!("audit log intact: {n} entries, head {}", &head.1[..16]),
+                Err(e) => {
+                    eprintln!("AUDIT LOG TAMPERED: {e}");
+                    return Ok(ExitCode::from(1));
+                }
+            }
+        }
+        Command::Bench { scenario, args } => {
+            if scenario == "list" {
+                for s in shenfen_server::bench::SCENARIOS {
+                    println!("{:<16} {}", s.name, s.about);
+                }
+                if shenfen_server::bench::SCENARIOS.is_empty() {
+                    println!("(no scenarios registered yet)");
+                }
+            } else {
+                shenfen_server::bench::run(&scenario, &args).await?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
