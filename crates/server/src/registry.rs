@@ -56,7 +56,7 @@ pub struct DemoRegistry {
 
 /// (name, address code, birth yyyymmdd, sequence, hukou address, card issued yyyymmdd or 0, portrait on file)
 const DEMO_RESIDENTS: &[(&str, &str, &str, &str, &str, u32, bool)] = &[
-    ("张三", "340104", "19900307", "123", "安徽省合肥市蜀山区三里庵街道演示路1号", 20250310, true),
+    ("张三", "340104", "19900307", "177", "安徽省合肥市蜀山区三里庵街道演示路1号", 20250310, true),
     ("李四", "340102", "19850615", "246", "安徽省合肥市瑶海区明光路街道演示路2号", 20240901, true),
     ("王五", "340103", "19781120", "357", "安徽省合肥市庐阳区逍遥津街道演示路3号", 2005_06_01, true),
     ("赵六", "340111", "20010502", "468", "安徽省合肥市包河区包公街道演示路4号", 20251201, true),
@@ -143,7 +143,7 @@ mod tests {
         let r = DemoRegistry::new();
         assert_eq!(r.residents().len(), DEMO_RESIDENTS.len());
         let zhang = &r.residents()[0];
-        assert_eq!(zhang.id_number.as_str(), "34010419900307123X");
+        assert_eq!(zhang.id_number.as_str(), "34010419900307177X");
         assert_eq!(r.lookup(&zhang.id_number).await.unwrap().unwrap().name, "张三");
         let unknown = IdNumber::parse("11010519491231002X").unwrap();
         assert!(r.lookup(&unknown).await.unwrap().is_none());

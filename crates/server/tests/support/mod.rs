@@ -1,0 +1,104 @@
+//! Test harness: a real server on a loopback port, over a fresh SQLite file or a fresh PostgreSQL schema.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use shenfen_server::app::{AppState, Clock};
+use shenfen_server::config::Config;
+use shenfen_server::crypto::Keys;
+use shenfen_store::test_support::{TempDir, fresh_postgres, fresh_sqlite, postgres_url};
+
+pub struct TestApp {
+    pub base: String,
+    pub state: AppState,
+    _dir: TempDir,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+impl TestApp {
+    /// Starts an app, or returns None when PostgreSQL is asked for but not configured (outside CI).
+    pub async fn start(db: Db) -> Option<TestApp> {
+        Self::start_with(db, Clock::default(), |_| {}).await
+    }
+
+    pub async fn start_with(db: Db, clock: Clock, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
+        let dir = TempDir::new();
+        let store = match db {
+            Db::Sqlite => fresh_sqlite(&dir).await.expect("sqlite"),
+            Db::Postgres => fresh_postgres(&postgres_url()?).await.expect("postgres"),
+        };
+        let mut config = Config { data_dir: dir.0.clone(), demo: true, ..Config::default() };
+        tweak(&mut config);
+        let state = shenfen_server::assemble(config, store, Keys::random(), clock);
+        shenfen_server::demo::seed(&state.store, state.now_ms()).await.expect("seed");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let app = shenfen_server::app::router(state.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+        });
+        Some(TestApp { base: format!("http://{addr}"), state, _dir: dir })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// The newest 6-digit code the sandbox SMS gateway sent to `phone`.
+    pub async fn last_code(&self, phone: &str) -> String {
+        let msgs = self.state.store.outbox(Some(phone), 1).await.unwrap();
+        let body = &msgs.first().expect("an SMS was sent").body;
+        body.chars().filter(|c| c.is_ascii_digit()).take(6).collect()
+    }
+
+    /// A bearer token for a citizen signed in by SMS code through the API.
+    pub async fn citizen_token(&self, http: &reqwest::Client, phone: &str) -> String {
+        let r = http.post(self.url("/api/v1/auth/sms-codes")).json(&serde_json::json!({ "phone": phone })).send().await.unwrap();
+        assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+        let code = self.last_code(phone).await;
+        let r = http.post(self.url("/api/v1/auth/sessions")).json(&serde_json::json!({ "phone": phone, "code": code })).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+        r.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn staff_token(&self, http: &reqwest::Client, username: &str) -> String {
+        let password = shenfen_server::demo::DEMO_STAFF.iter().find(|s| s.0 == username).expect("demo user").1;
+        let r = http
+            .post(self.url("/api/v1/auth/staff-sessions"))
+            .json(&serde_json::json!({ "username": username, "password": password }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        r.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_string()
+    }
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap()
+}
+
+/// Runs an async test body against SQLite, and against PostgreSQL when configured.
+#[macro_export]
+macro_rules! on_both {
+    ($name:ident, |$app:ident| $body:block) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let $app = support::TestApp::start(support::Db::Sqlite).await.unwrap();
+                $body
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some($app) = support::TestApp::start(support::Db::Postgres).await else { return };
+                $body
+            }
+        }
+    };
+}
