@@ -76,16 +76,22 @@ pub fn peak_rss_mb() -> Option<f64> {
     Some((kb / 1024.0 * 10.0).round() / 10.0)
 }
 
-/// A synthetic phone JPEG of `w` x `h` made from a portrait: the portrait is scaled to cover the
-/// frame, with mild sensor-like noise, encoded at quality 90 (what phones produce).
+/// A synthetic phone JPEG of `w` x `h` made from a portrait: the portrait is scaled to fill the
+/// frame's height (centred; a landscape frame gets plain wall at the sides), with mild
+/// sensor-like noise, encoded at quality 90 (what phones produce).
 pub fn synthetic_phone_jpeg(portrait: &RgbImage, w: u32, h: u32, seed: u64) -> Vec<u8> {
     let (pw, ph) = portrait.dimensions();
-    let s = (w as f64 / pw as f64).max(h as f64 / ph as f64);
+    let s = h as f64 / ph.max(1) as f64;
     let (ox, oy) = ((pw as f64 * s - w as f64) / 2.0, (ph as f64 * s - h as f64) / 2.0);
+    let wall = {
+        let p = portrait.get_pixel(2, 2).0;
+        [p[0] as f32, p[1] as f32, p[2] as f32]
+    };
     let mut rng = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     let mut img = RgbImage::new(w, h);
     for (x, y, p) in img.enumerate_pixels_mut() {
-        let v = crate::imgops::sample(portrait, (x as f64 + 0.5 + ox) / s, (y as f64 + 0.5 + oy) / s);
+        let (sx, sy) = ((x as f64 + 0.5 + ox) / s, (y as f64 + 0.5 + oy) / s);
+        let v = if sx < 0.0 || sx >= pw as f64 { wall } else { crate::imgops::sample(portrait, sx, sy) };
         rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         let noise = ((rng >> 33) % 7) as f32 - 3.0;
         *p = image::Rgb([(v[0] + noise).clamp(0.0, 255.0) as u8, (v[1] + noise).clamp(0.0, 255.0) as u8, (v[2] + noise).clamp(0.0, 255.0) as u8]);
