@@ -34,7 +34,26 @@ impl TestApp {
         };
         let mut config = Config { data_dir: dir.0.clone(), demo: true, ..Config::default() };
         tweak(&mut config);
-        let state = shenfen_server::assemble(config, store, Keys::random(), clock);
+        Some(Self::serve(config, store, Keys::random(), clock, dir).await)
+    }
+
+    /// Several instances on one fresh PostgreSQL schema, sharing keys as a real deployment does.
+    pub async fn postgres_cluster(n: usize) -> Option<Vec<TestApp>> {
+        let opts = shenfen_store::test_support::fresh_postgres_schema(&postgres_url()?).await.expect("schema");
+        let keys = Keys::random();
+        let mut apps = Vec::new();
+        for _ in 0..n {
+            let store: shenfen_store::DynStore = std::sync::Arc::new(shenfen_store::PgStore::connect(opts.clone(), 8).await.expect("pg"));
+            store.migrate().await.expect("migrate");
+            let dir = TempDir::new();
+            let config = Config { data_dir: dir.0.clone(), demo: true, ..Config::default() };
+            apps.push(Self::serve(config, store, keys.clone(), Clock::default(), dir).await);
+        }
+        Some(apps)
+    }
+
+    async fn serve(config: Config, store: shenfen_store::DynStore, keys: Keys, clock: Clock, dir: TempDir) -> TestApp {
+        let state = shenfen_server::assemble(config, store, keys, clock);
         shenfen_server::demo::seed(&state.store, state.now_ms()).await.expect("seed");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().unwrap();
@@ -42,7 +61,7 @@ impl TestApp {
         tokio::spawn(async move {
             axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
         });
-        Some(TestApp { base: format!("http://{addr}"), state, _dir: dir })
+        TestApp { base: format!("http://{addr}"), state, _dir: dir }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,67 @@
+//! Several app instances on one PostgreSQL database behave as one: sessions, one-time codes, rate limits and the
+//! audit chain are shared, whichever instance a request lands on.
+
+mod support;
+
+use serde_json::json;
+use support::{TestApp, http};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_instances_behave_as_one() {
+    let Some(apps) = TestApp::postgres_cluster(3).await else { return };
+    let c = http();
+    let phone = "13800000081";
+
+    // Code requested on instance 0; a second request on instance 1 within 60 s is refused.
+    assert_eq!(c.post(apps[0].url("/api/v1/auth/sms-codes")).json(&json!({ "phone": phone })).send().await.unwrap().status(), 202);
+    assert_eq!(c.post(apps[1].url("/api/v1/auth/sms-codes")).json(&json!({ "phone": phone })).send().await.unwrap().status(), 429);
+
+    // The code is accepted once, on whichever instance: fire it at all three at once.
+    let code = apps[2].last_code(phone).await;
+    let mut attempts = Vec::new();
+    for app in &apps {
+        let req = c.post(app.url("/api/v1/auth/sessions")).json(&json!({ "phone": phone, "code": code }));
+        attempts.push(tokio::spawn(async move { req.send().await.unwrap() }));
+    }
+    let mut token = None;
+    let mut accepted = 0;
+    for a in attempts {
+        let r = a.await.unwrap();
+        if r.status() == 201 {
+            accepted += 1;
+            token = Some(r.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(accepted, 1, "a one-time code signs in exactly once across instances");
+    let token = token.unwrap();
+
+    // A session made on one instance works on every other, and signing out on one ends it everywhere.
+    for app in &apps {
+        assert_eq!(c.get(app.url("/api/v1/me")).bearer_auth(&token).send().await.unwrap().status(), 200);
+    }
+    let r = c.post(apps[1].url("/api/v1/me/verification/primary")).bearer_auth(&token).json(&json!({ "name": "张三", "id_number": "34010419900307177X" })).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(c.delete(apps[2].url("/api/v1/auth/sessions")).bearer_auth(&token).send().await.unwrap().status(), 204);
+    for app in &apps {
+        assert_eq!(c.get(app.url("/api/v1/me")).bearer_auth(&token).send().await.unwrap().status(), 401);
+    }
+
+    // Concurrent audited actions on all instances keep one unbroken chain.
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let app_url = apps[i % 3].url("/api/v1/auth/staff-sessions");
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move { c.post(app_url).json(&json!({ "username": "admin", "password": "wrong" })).send().await.unwrap().status() }));
+    }
+    for t in tasks {
+        let s = t.await.unwrap().as_u16();
+        assert!(s == 401 || s == 429, "{s}");
+    }
+    let store = &apps[0].state.store;
+    let entries = store.audit_entries(0, 10_000).await.unwrap();
+    let head = store.audit_head().await.unwrap();
+    assert_eq!(shenfen_store::audit::verify_chain(&entries, (head.0, &head.1)).unwrap() as usize, entries.len());
+    // The staff sign-in limit (10 per 15 min per username) held across instances.
+    let failures = entries.iter().filter(|e| e.record.action == "staff.sign_in_failed").count();
+    assert_eq!(failures, 10);
+}
