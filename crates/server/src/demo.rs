@@ -25,17 +25,17 @@ pub fn demo_points(now_ms: i64) -> Vec<AcceptancePoint> {
         let (Ok(lng), Ok(lat)) = (lng.parse::<f64>(), lat.parse::<f64>()) else { continue };
         let angle = (i as f64) * 137.508_f64.to_radians();
         let radius = 0.010 + 0.004 * (i % 5) as f64;
-        out.push(AcceptancePoint {
-            id: format!("demo-{town_code}"),
-            name: format!("{town}户政服务窗口(演示)"),
-            district_code: county_code.to_string(),
-            address: format!("安徽省合肥市{county}{town}(演示地址)"),
-            phone: format!("0551-0000{:04}", i + 1),
-            lat_gcj02: lat + radius * angle.sin(),
-            lng_gcj02: lng + radius * angle.cos() * 1.15,
-            is_demo: true,
-            created_at: now_ms,
-        });
+        out.push(AcceptancePoint::with_defaults(
+            format!("demo-{town_code}"),
+            format!("{town}户政服务窗口(演示)"),
+            county_code.to_string(),
+            format!("安徽省合肥市{county}{town}(演示地址)"),
+            format!("0551-0000{:04}", i + 1),
+            lat + radius * angle.sin(),
+            lng + radius * angle.cos() * 1.15,
+            true,
+            now_ms,
+        ));
     }
     out
 }

@@ -9,6 +9,7 @@
 //! State that must hold across several app instances (sessions, rate limits, one-time codes, the audit chain)
 //! lives here, and every rule is enforced by a single conditional statement, never read-then-write.
 
+pub mod appointments;
 pub mod audit;
 pub mod model;
 pub mod test_support;
@@ -22,6 +23,7 @@ use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 
+pub use appointments::AppointmentStore;
 pub use model::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +50,7 @@ pub enum Backend {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: AppointmentStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
     async fn migrate(&self) -> Result<()>;
     /// A trivial round trip, for `/readyz`.
@@ -171,7 +173,8 @@ impl PgStore {
 
 const CITIZEN_COLS: &str =
     "id, phone, verification, name_enc, id_number_enc, id_number_masked, name_masked, hukou_code, verified_at, created_at";
-const POINT_COLS: &str = "id, name, district_code, address, phone, lat_gcj02, lng_gcj02, is_demo, created_at";
+const POINT_COLS: &str = "id, name, district_code, address, phone, lat_gcj02, lng_gcj02, is_demo, created_at, \
+     opening_hours, services, windows, slot_minutes, capacity_per_slot, status, status_reason, status_until, status_changed_at";
 const STAFF_COLS: &str = "id, username, password_hash, display_name, role, scope_kind, scope_code, active, created_at";
 const AUDIT_COLS: &str = "seq, at, actor_kind, actor_id, action, target, source_ip, detail, prev_hash, hash";
 
@@ -248,6 +251,15 @@ macro_rules! sql_store {
                     lng_gcj02: row.try_get("lng_gcj02")?,
                     is_demo: row.try_get::<i64, _>("is_demo")? != 0,
                     created_at: row.try_get("created_at")?,
+                    opening_hours: row.try_get("opening_hours")?,
+                    services: row.try_get("services")?,
+                    windows: row.try_get("windows")?,
+                    slot_minutes: row.try_get("slot_minutes")?,
+                    capacity_per_slot: row.try_get("capacity_per_slot")?,
+                    status: enum_col(row.try_get("status")?, PointStatus::parse)?,
+                    status_reason: row.try_get("status_reason")?,
+                    status_until: row.try_get("status_until")?,
+                    status_changed_at: row.try_get("status_changed_at")?,
                 })
             }
 
@@ -571,7 +583,8 @@ macro_rules! sql_store {
             }
 
             async fn insert_point(&self, p: &AcceptancePoint) -> Result<()> {
-                let res = sqlx::query(&format!("INSERT INTO acceptance_points ({POINT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
+                let res = sqlx::query(&format!("INSERT INTO acceptance_points ({POINT_COLS}) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"))
                     .bind(&p.id)
                     .bind(&p.name)
                     .bind(&p.district_code)
@@ -581,6 +594,15 @@ macro_rules! sql_store {
                     .bind(p.lng_gcj02)
                     .bind(p.is_demo as i64)
                     .bind(p.created_at)
+                    .bind(&p.opening_hours)
+                    .bind(&p.services)
+                    .bind(p.windows)
+                    .bind(p.slot_minutes)
+                    .bind(p.capacity_per_slot)
+                    .bind(p.status.as_str())
+                    .bind(&p.status_reason)
+                    .bind(p.status_until)
+                    .bind(p.status_changed_at)
                     .execute(&self.write)
                     .await;
                 match res {

@@ -160,4 +160,131 @@ pub struct AcceptancePoint {
     /// Demo points are generated from public sub-district data, not a list of real counters.
     pub is_demo: bool,
     pub created_at: Millis,
+    /// Compact weekly hours, e.g. `mon-fri 09:00-12:00,13:30-17:00; sat 09:00-12:00` (grammar in the domain crate).
+    pub opening_hours: String,
+    /// Comma-separated service codes offered here.
+    pub services: String,
+    pub windows: i64,
+    pub slot_minutes: i64,
+    pub capacity_per_slot: i64,
+    pub status: PointStatus,
+    pub status_reason: String,
+    /// Expected reopening (UTC ms) when paused or closed, if known.
+    pub status_until: Option<Millis>,
+    pub status_changed_at: Millis,
 }
+
+impl AcceptancePoint {
+    /// A point with the default settings of the schema (weekday hours, all services, 2 windows, 30-min slots of 6).
+    pub fn with_defaults(id: String, name: String, district_code: String, address: String, phone: String, lat: f64, lng: f64, is_demo: bool, now: Millis) -> Self {
+        AcceptancePoint {
+            id,
+            name,
+            district_code,
+            address,
+            phone,
+            lat_gcj02: lat,
+            lng_gcj02: lng,
+            is_demo,
+            created_at: now,
+            opening_hours: "mon-fri 09:00-12:00,13:30-17:00".into(),
+            services: "first_issue,renewal,replacement,photo_capture,pickup".into(),
+            windows: 2,
+            slot_minutes: 30,
+            capacity_per_slot: 6,
+            status: PointStatus::Open,
+            status_reason: String::new(),
+            status_until: None,
+            status_changed_at: now,
+        }
+    }
+}
+
+text_enum!(
+    /// Live status of an acceptance point, set by counter staff and administrators.
+    PointStatus { Open => "open", Busy => "busy", Paused => "paused", Closed => "closed" }
+);
+text_enum!(ExceptionKind { Closed => "closed", ExtraCapacity => "extra_capacity", Hours => "hours" });
+text_enum!(AppointmentStatus { Booked => "booked", CheckedIn => "checked_in", Completed => "completed", Cancelled => "cancelled", NoShow => "no_show" });
+text_enum!(TicketKind { Appointment => "appointment", WalkIn => "walk_in" });
+text_enum!(TicketStatus { Waiting => "waiting", Called => "called", Served => "served", Skipped => "skipped" });
+
+/// A per-day deviation from a point's weekly plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PointException {
+    pub point_id: String,
+    /// YYYY-MM-DD, China time.
+    pub day: String,
+    pub kind: ExceptionKind,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSlot {
+    pub point_id: String,
+    pub day: String,
+    pub start_min: i64,
+    pub end_min: i64,
+    pub starts_at: Millis,
+    pub capacity: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    pub id: String,
+    pub point_id: String,
+    pub day: String,
+    pub start_min: i64,
+    pub end_min: i64,
+    pub starts_at: Millis,
+    pub capacity: i64,
+    pub booked: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appointment {
+    pub id: String,
+    pub code: String,
+    pub citizen_id: String,
+    pub point_id: String,
+    pub slot_id: String,
+    pub service: String,
+    pub status: AppointmentStatus,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAppointment {
+    pub citizen_id: String,
+    pub slot_id: String,
+    pub service: String,
+    /// YYYY-MM of "now", for the monthly cancellation rule.
+    pub month: String,
+    pub max_cancellations_per_month: i64,
+    pub now: Millis,
+}
+
+/// Booked seats and capacity of one point on one day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayLoad {
+    pub point_id: String,
+    pub day: String,
+    pub booked: i64,
+    pub capacity: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ticket {
+    pub id: String,
+    pub point_id: String,
+    pub day: String,
+    pub kind: TicketKind,
+    pub number: i64,
+    pub appointment_id: Option<String>,
+    pub status: TicketStatus,
+    pub window_no: Option<i64>,
+    pub created_at: Millis,
+    pub called_at: Option<Millis>,
+}
+

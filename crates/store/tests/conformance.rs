@@ -208,17 +208,7 @@ both_backends!(audit_chain_appends_and_verifies, |store| {
 });
 
 both_backends!(acceptance_points, |store| {
-    let p = AcceptancePoint {
-        id: new_id(),
-        name: "蜀山区三里庵户政窗口".into(),
-        district_code: "340104".into(),
-        address: "合肥市蜀山区".into(),
-        phone: "0551-00000000".into(),
-        lat_gcj02: 31.85,
-        lng_gcj02: 117.25,
-        is_demo: true,
-        created_at: 1,
-    };
+    let p = AcceptancePoint::with_defaults(new_id(), "蜀山区三里庵户政窗口".into(), "340104".into(), "合肥市蜀山区".into(), "0551-00000000".into(), 31.85, 117.25, true, 1);
     store.insert_point(&p).await.unwrap();
     assert!(matches!(store.insert_point(&p).await, Err(StoreError::Conflict("point_exists"))));
     assert_eq!(store.point(&p.id).await.unwrap().unwrap(), p);
