@@ -13,17 +13,37 @@
 //! - [`calendar`] – official working-day calendar (holidays and make-up working days)
 //! - [`geo`] – WGS-84 / GCJ-02 / BD-09 conversions and distances
 //! - [`mask`] – masking of personal names for display
+//! - [`appointments`] – services, opening hours, slot generation over the holiday calendar, booking rules
+//! - [`navigation`] – Amap / Baidu / Tencent deep links and web fallbacks (GCJ-02)
+//! - [`load`] – live point status, load level (heat-map colour), estimated wait
+//! - [`recommend`] – load-aware recommendation of (point, slot) options (错峰分流)
+//! - [`queue`] – counter queue tickets (A/W numbers) and the call-next rule
+//! - [`timefmt`] – serde helpers: `"HH:MM"`, `"YYYY-MM-DD"`, `"YYYY-MM-DDTHH:MM"`
 
+pub mod appointments;
 pub mod calendar;
 pub mod division;
 pub mod fees;
 pub mod geo;
 pub mod idnumber;
+pub mod load;
 pub mod mask;
+pub mod navigation;
 pub mod phone;
+pub mod queue;
+pub mod recommend;
+pub mod timefmt;
 pub mod validity;
 
 mod csv;
 
 pub use idnumber::{IdNumber, IdNumberError, Sex};
 pub use phone::{MobileNumber, PhoneError};
+pub use appointments::{
+    BookingPolicy, BookingRuleError, DayException, DayHours, DaySchedule, ExceptionKind,
+    OpeningHours, ScheduleError, Service, SlotPlan, SlotSpec,
+};
+pub use load::{LoadLevel, PointStatus};
+pub use navigation::{NavConfig, NavLinks, Place, TravelMode};
+pub use queue::{Ticket, TicketId, TicketKind};
+pub use recommend::{Candidate, Recommendation};
