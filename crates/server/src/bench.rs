@@ -200,11 +200,11 @@ pub mod http_baseline {
 
         println!();
         println!("http-baseline — {} CPU(s), SQLite, {} s per run, wrk -t{}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), args.duration, args.threads);
-        println!("| target                 | conns |      req/s |      p50 |      p99 |      max | non-2xx | sock err | peak RSS |");
-        println!("|------------------------|------:|-----------:|---------:|---------:|---------:|--------:|---------:|---------:|");
+        println!("| target                 | conns |      req/s |       p50 |       p99 |       max | non-2xx | sock err | peak RSS |");
+        println!("|------------------------|------:|-----------:|----------:|----------:|----------:|--------:|---------:|---------:|");
         for r in &runs {
             println!(
-                "| {:<22} | {:>5} | {:>10.0} | {:>8} | {:>8} | {:>8} | {:>7} | {:>8} | {:>8} |",
+                "| {:<22} | {:>5} | {:>10.0} | {:>9} | {:>9} | {:>9} | {:>7} | {:>8} | {:>8} |",
                 r.target,
                 r.connections,
                 r.rps,
