@@ -190,7 +190,8 @@ pub fn bench_photo(args: &BenchArgs) -> Result<BenchResult, String> {
         None => std::env::temp_dir().join(format!("shenfen-photo-bench-{}", std::process::id())),
     };
     std::fs::create_dir_all(&syn_dir).map_err(|e| e.to_string())?;
-    let mut groups_in: Vec<(String, Vec<(String, Vec<u8>)>, bool)> = vec![("photos".into(), real, true)];
+    type Files = Vec<(String, Vec<u8>)>;
+    let mut groups_in: Vec<(String, Files, bool)> = vec![("photos".into(), real, true)];
     for (name, w, h) in [("phone_1080x1440", 1080u32, 1440u32), ("phone_4032x3024", 4032, 3024)] {
         let mut files = Vec::new();
         for k in 0..3u64 {

@@ -468,7 +468,7 @@ pub fn occlusion(img: &RgbImage, face: &Face, skin: &Skin, mask: Option<&Mask>, 
         (d.x * ey.x + d.y * ey.y).max(0.1 * fw)
     };
     let mut ears = [0.0f64; 2];
-    for (s, idx) in [(-1.0f64, lm::CHEEK_L), (1.0, lm::CHEEK_R)].into_iter().enumerate().map(|(k, (s, i))| (k, (s, i))) {
+    for (s, idx) in [(-1.0f64, lm::CHEEK_L), (1.0, lm::CHEEK_R)].into_iter().enumerate() {
         let cheek = face.p(idx.1);
         let o = Pt::new(cheek.x, cheek.y);
         let (u0, u1) = if idx.0 < 0.0 { (-0.24 * fw, -0.03 * fw) } else { (0.03 * fw, 0.24 * fw) };

@@ -75,6 +75,7 @@ pub fn sample(img: &RgbImage, x: f64, y: f64) -> [f32; 3] {
     out
 }
 
+#[allow(clippy::too_many_arguments)]
 /// Samples `rect` into an `ow` x `oh` HWC float tensor, each value mapped by `a * v + b`.
 /// Pixels outside the image read as `fill` (before mapping) or, without a fill, as the nearest
 /// edge pixel. `flip` mirrors horizontally. Walks the affine map incrementally (this runs for
@@ -140,7 +141,7 @@ pub fn downscale_int(img: &RgbImage, f: u32) -> RgbImage {
     let (ow, oh) = ((w / f).max(1), (h / f).max(1));
     let mut out = RgbImage::new(ow, oh);
     let raw = img.as_raw();
-    let n = (f * f) as u32;
+    let n = f * f;
     let mut acc = vec![0u32; ow as usize * 3];
     for oy in 0..oh {
         acc.iter_mut().for_each(|v| *v = 0);

@@ -122,7 +122,7 @@ fn standardize_usable_portraits_into_passing_id_photos() {
 fn standardize_keeps_subject_problems_and_refuses_impossible_crops() {
     // The crop is possible, the smile is not: a photo is produced and its report says why it fails.
     let (photo, report) = standardize(&bytes("knn_examples_train_alex_lacamoire_img1.jpg")).unwrap();
-    assert_eq!(photo.jpeg.len() > 0, true);
+    assert!(!photo.jpeg.is_empty());
     assert!(report.has(IssueCode::MouthOpen));
     // No compliant crop: refused with the reason.
     for (f, code) in [
