@@ -298,6 +298,17 @@ pub fn install_metrics() -> PrometheusHandle {
 /// Serves until SIGTERM or Ctrl-C, letting in-flight requests finish.
 pub async fn serve(state: AppState) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(state.config.listen).await?;
+    // Keep the booking horizon filled as days pass (idempotent; every instance may do it).
+    let background = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            if let Err(e) = crate::appointments::ensure_all_slots(&background).await {
+                tracing::warn!(error = %e, "slot generation failed; will retry");
+            }
+        }
+    });
     tracing::info!(addr = %listener.local_addr()?, "Shenfen listening");
     let app = router(state);
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown_signal()).await?;

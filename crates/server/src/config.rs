@@ -35,6 +35,8 @@ pub struct Config {
     pub limits: Limits,
     /// Postage for EMS delivery, in fen.
     pub postage_fen: i64,
+    /// Booking rules: horizon, lead time, cancellation cut-off, monthly limits, check-in window.
+    pub appointments: shenfen_domain::appointments::BookingPolicy,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -92,6 +94,7 @@ impl Default for Config {
             secrets: Secrets::default(),
             limits: Limits::default(),
             postage_fen: shenfen_domain::fees::FeeSchedule::DEFAULT_POSTAGE_FEN,
+            appointments: Default::default(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The Shenfen server: HTTP API, web pages and the `shenfen` command. See ARCHITECTURE.md for the map.
 
 pub mod accounts;
+pub mod appointments;
 pub mod api;
 pub mod app;
 pub mod auth;
@@ -37,6 +38,8 @@ pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppStat
             tracing::info!(points = report.points, staff = report.staff, "seeded demo data");
         }
     }
+    let created = appointments::ensure_all_slots(&state).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    tracing::info!(created, "appointment slots ready for the booking horizon");
     Ok(state)
 }
 

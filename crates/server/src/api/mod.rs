@@ -3,6 +3,7 @@
 //! bearer token only (`Authorization: Bearer …`), obtained from the session endpoints.
 
 mod accounts;
+pub mod appointments;
 mod reference;
 mod staff;
 
@@ -26,6 +27,8 @@ use crate::error::AppError;
         (name = "me", description = "The signed-in citizen"),
         (name = "staff", description = "Staff and administration"),
         (name = "reference", description = "Reference data and validation"),
+        (name = "appointments", description = "Acceptance points, live load, slots and appointments"),
+        (name = "counter", description = "Counter operations: status, check-in, queue"),
     )
 )]
 struct ApiDoc;
@@ -61,6 +64,7 @@ pub fn router(state: AppState) -> (axum::Router<AppState>, utoipa::openapi::Open
         .merge(accounts::router())
         .merge(staff::router())
         .merge(reference::router())
+        .merge(appointments::router())
         .split_for_parts()
 }
 

@@ -1,4 +1,4 @@
-//! Reference data and validation services for other systems: acceptance points and ID-number checks.
+//! Validation services for other systems: ID-number checks.
 
 use axum::Json;
 use axum::extract::State;
@@ -13,34 +13,7 @@ use crate::app::AppState;
 use crate::error::AppResult;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_points)).routes(routes!(validate_id_number))
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct PointView {
-    pub id: String,
-    pub name: String,
-    pub district_code: String,
-    pub address: String,
-    pub phone: String,
-    /// GCJ-02 latitude.
-    pub lat: f64,
-    /// GCJ-02 longitude.
-    pub lng: f64,
-    /// Demo points are derived from public sub-district data, not real counters.
-    pub is_demo: bool,
-}
-
-/// Acceptance points (户政窗口).
-#[utoipa::path(get, path = "/api/v1/points", tag = "reference", responses((status = 200, body = Vec<PointView>)))]
-async fn list_points(State(state): State<AppState>) -> AppResult<Json<Vec<PointView>>> {
-    let points = state.store.list_points().await?;
-    Ok(Json(
-        points
-            .into_iter()
-            .map(|p| PointView { id: p.id, name: p.name, district_code: p.district_code, address: p.address, phone: p.phone, lat: p.lat_gcj02, lng: p.lng_gcj02, is_demo: p.is_demo })
-            .collect(),
-    ))
+    OpenApiRouter::new().routes(routes!(validate_id_number))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -85,6 +85,26 @@ impl TestApp {
         r.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_string()
     }
 
+    /// A citizen and bearer session made directly in the store (for load-style tests that would hit SMS limits).
+    pub async fn direct_citizen_session(&self, phone: &str) -> (String, shenfen_store::Citizen) {
+        let now = self.state.now_ms();
+        let citizen = self.state.store.citizen_for_phone(phone, now).await.unwrap();
+        let token = shenfen_server::crypto::new_token();
+        self.state
+            .store
+            .insert_session(&shenfen_store::Session {
+                token_hash: shenfen_server::crypto::token_hash(&token),
+                principal_kind: shenfen_store::PrincipalKind::Citizen,
+                principal_id: citizen.id.clone(),
+                channel: shenfen_store::SessionChannel::Bearer,
+                created_at: now,
+                expires_at: now + 3_600_000,
+            })
+            .await
+            .unwrap();
+        (token, citizen)
+    }
+
     pub async fn staff_token(&self, http: &reqwest::Client, username: &str) -> String {
         let password = shenfen_server::demo::DEMO_STAFF.iter().find(|s| s.0 == username).expect("demo user").1;
         let r = http
