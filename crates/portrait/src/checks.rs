@@ -537,8 +537,117 @@ pub fn occlusion(img: &RgbImage, face: &Face, skin: &Skin, mask: Option<&Mask>, 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::models::Detection;
+
+    /// A face with the given mesh width, eye midpoint and head top, upright and frontal.
+    pub(crate) fn face(mesh_width: f64, eye: Pt, head_top: Option<f64>) -> Face {
+        let det = Detection { score: 0.9, x0: eye.x - mesh_width / 2.0, y0: eye.y - mesh_width / 2.0, x1: eye.x + mesh_width / 2.0, y1: eye.y + mesh_width, keypoints: [eye; 6] };
+        Face {
+            det,
+            mesh: vec![[eye.x, eye.y, 0.0]; 468],
+            presence: 1.0,
+            iris: [Pt::new(eye.x - mesh_width * 0.3, eye.y), Pt::new(eye.x + mesh_width * 0.3, eye.y)],
+            iris_radius: [mesh_width * 0.05; 2],
+            roll_deg: 0.0,
+            yaw_deg: 0.0,
+            pitch_deg: 0.0,
+            face_width: mesh_width,
+            face_center: eye,
+            eye_mid: eye,
+            eye_open: [0.3, 0.3],
+            mouth_open: 0.02,
+            head_top: head_top.map(|y| Pt::new(eye.x, y)),
+            head_cut: false,
+            chin: Pt::new(eye.x, eye.y + mesh_width * 0.8),
+        }
+    }
+
+    fn codes(v: &[Issue]) -> Vec<C> {
+        v.iter().map(|i| i.code).collect()
+    }
+
+    #[test]
+    fn geometry_of_a_final_photo() {
+        let t = Thresholds::default();
+        let mw = 207.0 / t.face_width_scale; // mesh width giving the GA 207 px
+        let mut m = Metrics::new();
+        let ok = face(mw, Pt::new(179.0, 190.0), Some(14.0));
+        assert!(geometry_final(&ok, 358, 441, &t, &mut m).is_empty());
+        assert!((m["face_width_px"] - 207.0).abs() < 1e-9);
+        // Too small / too large.
+        assert_eq!(codes(&geometry_final(&face(mw * 0.9, Pt::new(179.0, 190.0), Some(14.0)), 358, 441, &t, &mut m)), [C::FaceTooSmall]);
+        assert_eq!(codes(&geometry_final(&face(mw * 1.1, Pt::new(179.0, 190.0), Some(14.0)), 358, 441, &t, &mut m)), [C::FaceTooLarge]);
+        // Off centre horizontally, eyes too low, head too low.
+        assert_eq!(codes(&geometry_final(&face(mw, Pt::new(195.0, 190.0), Some(14.0)), 358, 441, &t, &mut m)), [C::FaceOffCenter]);
+        assert_eq!(codes(&geometry_final(&face(mw, Pt::new(179.0, 240.0), Some(20.0)), 358, 441, &t, &mut m)), [C::FaceOffCenter]);
+        assert_eq!(codes(&geometry_final(&face(mw, Pt::new(179.0, 190.0), Some(30.0)), 358, 441, &t, &mut m)), [C::FaceOffCenter]);
+        // Head top above the limit: a fault when the eyes could have gone lower, fine when the
+        // eye-line rule forces it (tall hair cropped).
+        assert_eq!(codes(&geometry_final(&face(mw, Pt::new(179.0, 180.0), Some(2.0)), 358, 441, &t, &mut m)), [C::FaceOffCenter]);
+        assert!(geometry_final(&face(mw, Pt::new(179.0, 231.0), Some(2.0)), 358, 441, &t, &mut m).is_empty());
+        // Another size is measured in standard pixels.
+        let big = face(mw * 2.0, Pt::new(358.0, 380.0), Some(28.0));
+        assert!(geometry_final(&big, 716, 882, &t, &mut m).is_empty());
+    }
+
+    #[test]
+    fn pose_limits_differ_for_final_and_source() {
+        let t = Thresholds::default();
+        let mut m = Metrics::new();
+        let mut f = face(160.0, Pt::new(179.0, 190.0), Some(14.0));
+        assert!(pose(&f, true, &t, &mut m).is_empty());
+        f.roll_deg = 6.0;
+        assert_eq!(codes(&pose(&f, true, &t, &mut m)), [C::HeadTilted]);
+        assert!(pose(&f, false, &t, &mut m).is_empty(), "standardize levels a small roll");
+        f.roll_deg = -15.0;
+        assert_eq!(codes(&pose(&f, false, &t, &mut m)), [C::HeadTilted]);
+        f.roll_deg = 0.0;
+        f.yaw_deg = -14.0;
+        f.pitch_deg = 15.0;
+        assert_eq!(codes(&pose(&f, true, &t, &mut m)), [C::HeadTurned, C::HeadPitched]);
+        assert_eq!(m["yaw_deg"], -14.0);
+    }
+
+    #[test]
+    fn eyes_and_mouth() {
+        let t = Thresholds::default();
+        let mut m = Metrics::new();
+        let mut f = face(160.0, Pt::new(179.0, 190.0), None);
+        assert!(expression(&f, &t, &mut m).is_empty());
+        f.eye_open = [0.3, 0.05]; // one eye closed is enough
+        f.mouth_open = 0.3;
+        assert_eq!(codes(&expression(&f, &t, &mut m)), [C::EyesClosed, C::MouthOpen]);
+        let i = &expression(&f, &t, &mut m)[0];
+        assert_eq!(i.value, Some(0.05));
+        assert_eq!(i.limit, Some(Limit::Number(t.min_eye_open)));
+    }
+
+    #[test]
+    fn feasibility_of_a_source_crop() {
+        let t = Thresholds::default();
+        let img = RgbImage::new(1000, 1400);
+        let mut m = Metrics::new();
+        // A well framed portrait: face 300 mesh px, eyes at 40 % height, head top 250 px above.
+        let good = face(300.0, Pt::new(500.0, 560.0), Some(310.0));
+        assert!(crate::standardize::source_geometry(&good, None, &img, 1.0, &t, &mut m).is_empty());
+        // Low resolution: the same framing in a photo with a 100 px face.
+        let small = face(100.0, Pt::new(500.0, 560.0), Some(480.0));
+        assert_eq!(codes(&crate::standardize::source_geometry(&small, None, &img, 1.0, &t, &mut m)), [C::FaceTooSmall]);
+        // Face near the bottom: no shoulders in the picture.
+        let low = face(300.0, Pt::new(500.0, 1250.0), Some(1000.0));
+        assert_eq!(codes(&crate::standardize::source_geometry(&low, None, &img, 1.0, &t, &mut m)), [C::FaceTooLarge]);
+        // Head touching the top edge and the frame reaching above the photo: head cut off.
+        let mut cut = face(300.0, Pt::new(500.0, 150.0), Some(0.0));
+        cut.head_cut = true;
+        assert!(codes(&crate::standardize::source_geometry(&cut, None, &img, 1.0, &t, &mut m)).contains(&C::FaceOffCenter));
+        // The GA plan for the good face: 207 px wide, head top in 7..=21, eyes above 234.
+        let p = crate::standardize::plan(&good, &t);
+        assert!((p.scale * 300.0 * t.face_width_scale - 207.0).abs() < 1e-6);
+        assert!((7.0..=21.0).contains(&p.head_top_y));
+        assert!(p.eye_y <= 234.0);
+    }
 
     #[test]
     fn polygon_membership() {
