@@ -115,30 +115,42 @@ pub fn detect_faces(m: &Models, img: &RgbImage, min_score: f32) -> TractResult<V
     let largest = dets.iter().map(|d| d.width()).fold(0.0, f64::max);
     if largest < small && w.min(h) >= 256 {
         let tile = (w.min(h) as f64 / 2.0).max(128.0);
-        let step = tile * 0.75;
-        let nx = (((w as f64 - tile) / step).ceil().max(0.0) as usize) + 1;
-        let ny = (((h as f64 - tile) / step).ceil().max(0.0) as usize) + 1;
-        for j in 0..ny.min(8) {
-            for i in 0..nx.min(8) {
-                let cx = (tile / 2.0 + i as f64 * step).min(w as f64 - tile / 2.0);
-                let cy = (tile / 2.0 + j as f64 * step).min(h as f64 - tile / 2.0);
-                let r = RotRect { center: Pt::new(cx, cy), width: tile, height: tile, angle: 0.0 };
-                // Drop detections that touch the tile border (partial faces); the neighbour tile sees them whole.
-                for d in m.detect_in(img, &r, min_score)? {
-                    let margin = tile * 0.02;
-                    let inner = d.x0 > cx - tile / 2.0 + margin
-                        && d.x1 < cx + tile / 2.0 - margin
-                        && d.y0 > cy - tile / 2.0 + margin
-                        && d.y1 < cy + tile / 2.0 - margin;
-                    if inner || (d.x0 <= 1.0 || d.y0 <= 1.0) {
-                        dets.push(d);
-                    }
-                }
-            }
-        }
+        dets.extend(detect_tiles(m, img, tile, min_score, 64)?);
         dets = crate::models::weighted_nms(dets, 0.3);
     }
     dets.sort_by(|a, b| b.width().total_cmp(&a.width()));
+    Ok(dets)
+}
+
+/// Detection on overlapping square tiles of side `tile` (step 3/4 tile), at most `max_tiles`
+/// tiles; detections touching a tile border are left to the neighbouring tile.
+pub fn detect_tiles(m: &Models, img: &RgbImage, tile: f64, min_score: f32, max_tiles: usize) -> TractResult<Vec<Detection>> {
+    let (w, h) = (img.width() as f64, img.height() as f64);
+    let tile = tile.min(w.min(h));
+    let step = tile * 0.75;
+    let nx = (((w - tile) / step).ceil().max(0.0) as usize) + 1;
+    let ny = (((h - tile) / step).ceil().max(0.0) as usize) + 1;
+    let mut dets = Vec::new();
+    for j in 0..ny {
+        for i in 0..nx {
+            if j * nx + i >= max_tiles {
+                return Ok(dets);
+            }
+            let cx = (tile / 2.0 + i as f64 * step).min(w - tile / 2.0);
+            let cy = (tile / 2.0 + j as f64 * step).min(h - tile / 2.0);
+            let r = RotRect { center: Pt::new(cx, cy), width: tile, height: tile, angle: 0.0 };
+            for d in m.detect_in(img, &r, min_score)? {
+                let margin = tile * 0.02;
+                let inner = d.x0 > cx - tile / 2.0 + margin
+                    && d.x1 < cx + tile / 2.0 - margin
+                    && d.y0 > cy - tile / 2.0 + margin
+                    && d.y1 < cy + tile / 2.0 - margin;
+                if inner {
+                    dets.push(d);
+                }
+            }
+        }
+    }
     Ok(dets)
 }
 

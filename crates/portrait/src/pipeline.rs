@@ -84,6 +84,37 @@ pub fn check_full(bytes: &[u8], purpose: Purpose, t: &Thresholds) -> Checked {
     let (fw, fh) = (d.full_width, d.full_height);
     let (work, ws) = timed(&mut timings, "decode", || to_work(&d, t.work_long_side));
     let mut r = check_image(&work, ws, fw, fh, d.was_grey, purpose, t, timings);
+    // No face at the working resolution in a larger picture: look for small faces (group photos)
+    // at the decoded resolution with small tiles, so the report says what is really there.
+    if r.report.has(C::NoFace) && d.image.width().max(d.image.height()) as f64 >= 1.5 * work.width().max(work.height()) as f64 {
+        if let Ok(m) = models::models() {
+            let mut tt = BTreeMap::new();
+            let found = timed(&mut tt, "detect_fine", || analyze::detect_tiles(m, &d.image, 256.0, t.min_face_score, 96));
+            if let Ok(dets) = found {
+                let n = crate::models::weighted_nms(dets, 0.3).len();
+                if n > 0 {
+                    let rep = &mut r.report;
+                    rep.faces = n;
+                    rep.issues.retain(|i| i.code != C::NoFace);
+                    if n > 1 {
+                        rep.issues.push(Issue::fail(C::MultipleFaces, n as f64, 1.0));
+                    }
+                    rep.issues.push(Issue::fail(C::FaceTooSmall, 0.0, t.min_source_face_px).with_message(
+                        "人脸太小,无法检查,请靠近镜头拍摄本人照片",
+                        "The faces are too small to be checked: take a close photo of yourself",
+                    ));
+                    rep.issues.sort_by_key(|i| (i.severity, i.code));
+                    rep.score = score::score(rep);
+                }
+            }
+            for (k, v) in tt {
+                if let Some(total) = r.report.timings_ms.get_mut("total") {
+                    *total = crate::report::round3(*total + v);
+                }
+                r.report.timings_ms.insert(k, crate::report::round3(v));
+            }
+        }
+    }
     let load = r.report.timings_ms.get("model_load").copied().unwrap_or(0.0);
     if let Some(tt) = r.report.timings_ms.get_mut("total") {
         *tt = crate::report::round3(start.elapsed().as_secs_f64() * 1000.0 - load);

@@ -38,6 +38,8 @@ const CASES: &[Case] = &[
     // Tiny face in an action shot.
     Case { file: "messi5.jpg", faces: 1..=2, verdict: Verdict::Fail, must: &["too_small", "face_too_small"], must_not: &["no_face"] },
     Case { file: "astronaut.png", faces: 1..=1, verdict: Verdict::Fail, must: &["face_too_small"], must_not: &["no_face", "multiple_faces", "unnatural_color"] },
+    // A crowd of small faces (29 people): found by the fine tile pass at full resolution.
+    Case { file: "solvay-1927.png", faces: 10..=29, verdict: Verdict::Fail, must: &["multiple_faces", "face_too_small"], must_not: &["no_face"] },
     // Dogs: BlazeFace fires on them, the mesh's face-presence output rejects them.
     Case { file: "dogs.jpg", faces: 0..=0, verdict: Verdict::Fail, must: &["no_face"], must_not: &["multiple_faces"] },
 ];
