@@ -71,13 +71,13 @@ fn booking_store_error(e: StoreError) -> AppError {
         StoreError::Conflict("already_booked") => AppError::new(
             StatusCode::CONFLICT,
             "already_booked",
-            "您已有该业务的有效预约,请先取消或改约。",
+            "您已有该业务的有效预约，请先取消或改约。",
             "You already hold an active appointment for this service; cancel or reschedule it first.",
         ),
         StoreError::Conflict("booking_suspended") => AppError::new(
             StatusCode::FORBIDDEN,
             "booking_suspended",
-            "您本月取消预约次数已达上限,本月暂停预约,下月恢复。",
+            "您本月取消预约次数已达上限，本月暂停预约，下月恢复。",
             "You have cancelled too many appointments this month; booking is suspended until next month.",
         ),
         StoreError::Conflict("same_slot") => AppError::invalid("same_slot", "新时段与原时段相同。", "That is the slot you already have."),
@@ -292,7 +292,7 @@ pub async fn book(state: &AppState, citizen: &Citizen, slot_id: &str, service: &
     state
         .audit(actor, "appointment.book", &format!("appointment:{}", appt.id), serde_json::json!({ "point": p.id, "slot": slot.id, "service": service.code() }))
         .await?;
-    notify(state, citizen, &format!("【居民身份证服务】您已预约{}{} {}的{},预约码{}。请按时前往,凭预约码取号。", p.name, slot.day, hhmm(slot.start_min), service.name_zh(), appt.code)).await;
+    notify(state, citizen, &format!("【居民身份证服务】您已预约{}{} {}的{},预约码{}。请按时前往，凭预约码取号。", p.name, slot.day, hhmm(slot.start_min), service.name_zh(), appt.code)).await;
     Ok(appt)
 }
 
@@ -467,7 +467,7 @@ impl From<&Ticket> for TicketView {
 
 pub async fn check_in(state: &AppState, p: &AcceptancePoint, code: &str, actor: &Actor) -> AppResult<Ticket> {
     let code = code.trim().to_ascii_uppercase();
-    let invalid = || AppError::invalid("invalid_check_in", "预约码无效、不是本受理点今天的预约,或已签到。", "The code is unknown, not for this point today, or already used.").on_field("code");
+    let invalid = || AppError::invalid("invalid_check_in", "预约码无效、不是本受理点今天的预约，或已签到。", "The code is unknown, not for this point today, or already used.").on_field("code");
     if code.len() != 8 || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(invalid());
     }
@@ -530,7 +530,7 @@ pub async fn call_next(state: &AppState, p: &AcceptancePoint, window: i64, actor
             Err(e) => return Err(e.into()),
         }
     }
-    Err(AppError::new(StatusCode::CONFLICT, "queue_busy", "叫号冲突,请重试。", "Several windows called at once; try again."))
+    Err(AppError::new(StatusCode::CONFLICT, "queue_busy", "叫号冲突，请重试。", "Several windows called at once; try again."))
 }
 
 pub async fn finish(state: &AppState, p: &AcceptancePoint, ticket_id: &str, served: bool, actor: &Actor) -> AppResult<Ticket> {

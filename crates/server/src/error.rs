@@ -72,7 +72,7 @@ impl AppError {
         Self::new(
             StatusCode::FORBIDDEN,
             "csrf_failed",
-            "表单已过期或来源无法确认,请返回页面刷新后重试。",
+            "表单已过期或来源无法确认，请返回页面刷新后重试。",
             "The form has expired or its origin could not be confirmed. Go back, reload the page and try again.",
         )
     }
@@ -89,7 +89,7 @@ impl AppError {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
-            "请求的内容类型不受支持,请使用 application/json。",
+            "请求的内容类型不受支持，请使用 application/json。",
             "Unsupported content type; send application/json.",
         )
     }
@@ -107,7 +107,7 @@ impl AppError {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
-            "系统繁忙,请稍后再试。您的数据没有丢失。",
+            "系统繁忙，请稍后再试。您的数据没有丢失。",
             "Something went wrong on our side. Please try again later; nothing you submitted was lost.",
         )
     }
@@ -153,7 +153,7 @@ impl From<StoreError> for AppError {
             StoreError::Conflict("id_number_bound") => AppError::new(
                 StatusCode::CONFLICT,
                 "id_number_bound",
-                "该身份证号已绑定其他账号。如非本人操作,请携带身份证到户政窗口处理。",
+                "该身份证号已绑定其他账号。如非本人操作，请携带身份证到户政窗口处理。",
                 "This ID number is already bound to another account. If this was not you, visit a counter with your ID card.",
             )
             .on_field("id_number"),

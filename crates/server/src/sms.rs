@@ -40,9 +40,9 @@ fn mask_phone(phone: &str) -> String {
 }
 
 pub fn code_message(code: &str) -> String {
-    format!("【居民身份证服务】您的验证码为{code},5分钟内有效。请勿告诉他人。如非本人操作,请忽略本短信。")
+    format!("【居民身份证服务】您的验证码为{code},5分钟内有效。请勿告诉他人。如非本人操作，请忽略本短信。")
 }
 
 pub fn phone_changed_notice(new_masked: &str) -> String {
-    format!("【居民身份证服务】您的账号绑定手机号已更换为{new_masked}。如非本人操作,请尽快携带身份证到户政窗口处理。")
+    format!("【居民身份证服务】您的账号绑定手机号已更换为{new_masked}。如非本人操作，请尽快携带身份证到户政窗口处理。")
 }

@@ -76,6 +76,8 @@ pub trait Store: AppointmentStore + Send + Sync + 'static {
     // Sessions (cookie and bearer alike; only the token's hash is stored)
     async fn insert_session(&self, session: &Session) -> Result<()>;
     async fn session(&self, token_hash: &str, now: Millis) -> Result<Option<Session>>;
+    /// A live citizen session and its citizen in one round trip (the hot path of every signed-in request).
+    async fn citizen_session(&self, token_hash: &str, now: Millis) -> Result<Option<(SessionChannel, Citizen)>>;
     async fn delete_session(&self, token_hash: &str) -> Result<()>;
     async fn delete_sessions_of(&self, kind: PrincipalKind, principal_id: &str) -> Result<u64>;
 
@@ -448,6 +450,23 @@ macro_rules! sql_store {
                 .fetch_optional(&self.read)
                 .await?;
                 row.as_ref().map(Self::session_row).transpose()
+            }
+
+            async fn citizen_session(&self, token_hash: &str, now: Millis) -> Result<Option<(SessionChannel, Citizen)>> {
+                let row = sqlx::query(
+                    "SELECT s.channel AS session_channel, c.id, c.phone, c.verification, c.name_enc, c.id_number_enc, c.id_number_masked, \
+                     c.name_masked, c.hukou_code, c.verified_at, c.created_at \
+                     FROM sessions s JOIN citizens c ON c.id = s.principal_id \
+                     WHERE s.token_hash = $1 AND s.expires_at > $2 AND s.principal_kind = 'citizen'",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(&self.read)
+                .await?;
+                match row {
+                    None => Ok(None),
+                    Some(r) => Ok(Some((enum_col(r.try_get("session_channel")?, SessionChannel::parse)?, Self::citizen_row(&r)?))),
+                }
             }
 
             async fn delete_session(&self, token_hash: &str) -> Result<()> {

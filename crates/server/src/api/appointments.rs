@@ -193,7 +193,7 @@ async fn point_slots(State(state): State<AppState>, Path(id): Path<String>, Quer
         None => from + time::Duration::days(14),
     };
     if to < from || (to - from).whole_days() > 31 {
-        return Err(AppError::invalid("range_invalid", "日期范围无效(最多 31 天)。", "Invalid date range (at most 31 days).").on_field("to"));
+        return Err(AppError::invalid("range_invalid", "日期范围无效（最多 31 天）。", "Invalid date range (at most 31 days).").on_field("to"));
     }
     let serving = matches!(p.status, shenfen_store::PointStatus::Open | shenfen_store::PointStatus::Busy);
     let slots = state.store.slots(&p.id, &appts::day_key(from), &appts::day_key(to)).await?;
