@@ -162,12 +162,13 @@ fn decode_jpeg(bytes: &[u8], w: u32, h: u32, limits: &DecodeLimits) -> Result<De
             pixels.chunks_exact(2).flat_map(|c| [c[0], c[0], c[0]]).collect()
         }
         P::CMYK32 => {
-            // jpeg-decoder returns inverted CMYK (Adobe convention): channel = 255 - ink.
+            // jpeg-decoder undoes Adobe's inverted storage and returns ink amounts (0 = no ink);
+            // a plain (uncalibrated) conversion to RGB.
             pixels
                 .chunks_exact(4)
                 .flat_map(|c| {
-                    let k = c[3] as u32;
-                    [(c[0] as u32 * k / 255) as u8, (c[1] as u32 * k / 255) as u8, (c[2] as u32 * k / 255) as u8]
+                    let k = 255 - c[3] as u32;
+                    [((255 - c[0] as u32) * k / 255) as u8, ((255 - c[1] as u32) * k / 255) as u8, ((255 - c[2] as u32) * k / 255) as u8]
                 })
                 .collect()
         }

@@ -188,3 +188,25 @@ fn huge_exif_is_harmless() {
     let r = check(&q, Purpose::Source);
     assert!(r.verdict != Verdict::Error || r.has(C::DecodeError));
 }
+
+#[test]
+fn cmyk_and_ycck_jpegs_are_converted_to_rgb() {
+    // Left half white paper (no ink), right half red ink (magenta + yellow).
+    let (w, h) = (32u16, 16u16);
+    let mut cmyk = Vec::new();
+    for _y in 0..h {
+        for x in 0..w {
+            cmyk.extend_from_slice(if x < w / 2 { &[0, 0, 0, 0] } else { &[0, 255, 255, 0] });
+        }
+    }
+    for ct in [jpeg_encoder::ColorType::Cmyk, jpeg_encoder::ColorType::CmykAsYcck] {
+        let mut buf = Vec::new();
+        jpeg_encoder::Encoder::new(&mut buf, 95).encode(&cmyk, w, h, ct).unwrap();
+        let d = shenfen_portrait::decode::decode(&buf, &shenfen_portrait::decode::DecodeLimits { max_bytes: 1 << 20, max_pixels: 1 << 20, min_long_side: 0 })
+            .unwrap_or_else(|e| panic!("{ct:?}: {e}"));
+        let white = d.image.get_pixel(4, 8).0;
+        let red = d.image.get_pixel(28, 8).0;
+        assert!(white.iter().all(|&v| v > 230), "{ct:?}: paper {white:?}");
+        assert!(red[0] > 200 && red[1] < 50 && red[2] < 50, "{ct:?}: red ink {red:?}");
+    }
+}
