@@ -250,7 +250,8 @@ fn form_field(body: &[u8], name: &str) -> Option<String> {
 async fn render_errors(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let lang = Lang::from_headers(req.headers());
     let api = is_api(req.uri().path()) || wants_json(&req);
-    let page = crate::pages::PageCtx::from_request_parts_sync(&state, &req);
+    // Only pages need the page context for an error page; API requests skip building it.
+    let page = (!api).then(|| crate::pages::PageCtx::from_request_parts_sync(&state, &req));
     let mut res = next.run(req).await;
     let err = match res.extensions_mut().remove::<AppError>() {
         Some(e) => e,
@@ -265,10 +266,9 @@ async fn render_errors(State(state): State<AppState>, req: Request, next: Next) 
     if err.status.is_server_error() {
         tracing::error!(code = err.code, "request failed");
     }
-    let mut out = if api {
-        (err.status, axum::Json(err.json_body(lang))).into_response()
-    } else {
-        (err.status, Html(crate::pages::error_page(&page, &err))).into_response()
+    let mut out = match &page {
+        None => (err.status, axum::Json(err.json_body(lang))).into_response(),
+        Some(page) => (err.status, Html(crate::pages::error_page(page, &err))).into_response(),
     };
     // Keep cookies the handler or CSRF guard set (e.g. a fresh CSRF cookie).
     for v in res.headers().get_all(SET_COOKIE) {
