@@ -230,11 +230,11 @@ pub fn analyze_face(m: &Models, img: &RgbImage, det: &Detection, min_presence: f
 /// portraits and subtracted.
 pub const PITCH_NEUTRAL_DEG: f64 = 12.0;
 
-/// Person mask over the whole image.
-pub fn segment(m: &Models, img: &RgbImage) -> TractResult<Mask> {
+/// Person mask over the whole image, the model run at `n` x `n` (256, 192 or 160).
+pub fn segment(m: &Models, img: &RgbImage, n: usize) -> TractResult<Mask> {
     let (w, h) = img.dimensions();
     let r = RotRect { center: Pt::new(w as f64 / 2.0, h as f64 / 2.0), width: w as f64, height: h as f64, angle: 0.0 };
-    Ok(Mask { plane: m.segment(img, &r)?, img_w: w, img_h: h })
+    Ok(Mask { plane: m.segment_at(img, &r, n)?, img_w: w, img_h: h })
 }
 
 /// Finds the top of the head: walking up from the forehead along the face's vertical axis in a band
@@ -278,14 +278,16 @@ pub fn find_head_top(face: &mut Face, mask: &Mask) {
         tops.push(last);
     }
     tops.sort_by(f64::total_cmp);
-    // The crown: a high percentile of the column heights (robust to one stray column).
-    let t = tops[tops.len() * 7 / 9];
+    // The crown: the 6th of the 9 column heights (the top of the head is nearly flat over the
+    // middle half of the face; stray hairs and mask spikes in a few columns are ignored).
+    let t = tops[tops.len() * 5 / 9];
     face.head_top = Some(Pt::new(start.x + up.x * t, start.y + up.y * t));
-    face.head_cut = cut >= 3;
+    face.head_cut = cut >= 5;
 }
 
 /// Full analysis of a working image.
-pub fn analyze(m: &Models, img: &RgbImage, with_mask: bool, min_score: f32, timings: &mut BTreeMap<String, f64>) -> TractResult<Analysis> {
+/// `mask_size` is the segmentation input size (0 = no mask).
+pub fn analyze(m: &Models, img: &RgbImage, mask_size: usize, min_score: f32, timings: &mut BTreeMap<String, f64>) -> TractResult<Analysis> {
     let mut faces = timed(timings, "detect", || detect_faces(m, img, min_score))?;
     // The main face must be confirmed by the mesh's face-presence output; detections that the mesh
     // rejects (animals, patterns) are dropped, up to a few of them.
@@ -310,8 +312,8 @@ pub fn analyze(m: &Models, img: &RgbImage, with_mask: bool, min_score: f32, timi
         }
     }
     let mut mask = None;
-    if with_mask && face.is_some() {
-        let mk = timed(timings, "segment", || segment(m, img))?;
+    if mask_size > 0 && face.is_some() {
+        let mk = timed(timings, "segment", || segment(m, img, mask_size))?;
         if let Some(f) = face.as_mut() {
             find_head_top(f, &mk);
         }

@@ -101,11 +101,12 @@ proptest! {
 
     #[test]
     fn standardize_restores_geometry_of_rotated_scaled_portraits(deg in -9.0f64..9.0, scale in 0.75f64..1.4) {
-        // Pad first so scaling down does not cut the subject, then rotate + scale.
+        // Pad first (the head of test3 nearly touches the top edge) so that neither rotation nor
+        // scaling up to 1.4 cuts the head, then rotate + scale about the centre.
         let base = rgb("test3.jpg");
         let (w, h) = base.dimensions();
-        let mut canvas = image::RgbImage::from_pixel(w + 200, h + 100, image::Rgb([250, 250, 250]));
-        image::imageops::replace(&mut canvas, &base, 100, 100);
+        let mut canvas = image::RgbImage::from_pixel(w + 300, h + 350, image::Rgb([250, 250, 250]));
+        image::imageops::replace(&mut canvas, &base, 150, 250);
         let img = rotate_scale(&canvas, deg, scale, [250, 250, 250]);
         let src = check(&jpeg(&img, 92), Purpose::Source);
         let roll = src.metrics.get("roll_deg").copied().unwrap_or(f64::NAN);
