@@ -9,7 +9,7 @@
 #       MediaPipe only; one JSON object on the last line: {"per_file_ms": {"FILE": [ms, ...]}, ...}
 #
 # Environment: MEDIAPIPE_VENV (default bench/photo/.venv), SHENFEN_PHOTO_BENCH (command that runs the
-# Rust benchmark; default: cargo run --release of crates/portrait's shenfen-photo).
+# Rust benchmark; default: the release `shenfen bench photo`).
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 VENV=${MEDIAPIPE_VENV:-$HERE/.venv}
@@ -28,6 +28,6 @@ ROOT=$(cd "$HERE/../.." && pwd)
 if [ -n "${SHENFEN_PHOTO_BENCH:-}" ]; then
     exec $PIN $SHENFEN_PHOTO_BENCH --mediapipe-script "$HERE/mediapipe_compare.sh"
 fi
-cargo build --release -q --manifest-path "$ROOT/crates/portrait/Cargo.toml" --bin shenfen-photo
-TARGET=${CARGO_TARGET_DIR:-$ROOT/crates/portrait/target}
-exec $PIN "$TARGET/release/shenfen-photo" bench --mediapipe-script "$HERE/mediapipe_compare.sh"
+cargo build --release -q --manifest-path "$ROOT/Cargo.toml" -p shenfen-server --bin shenfen
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+exec $PIN "$TARGET/release/shenfen" bench photo --mediapipe-script "$HERE/mediapipe_compare.sh"

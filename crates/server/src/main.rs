@@ -1,4 +1,4 @@
-//! `shenfen`: the one binary. `serve` (default), `migrate`, `seed-demo`, `audit verify`, `bench <scenario>`.
+//! `shenfen`: the one binary. `serve` (default), `migrate`, `seed-demo`, `audit verify`, `photo …`, `bench <scenario>`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +30,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Portrait engine: check photos against the ID photo standard, standardize, pick the best of several.
+    Photo {
+        #[command(subcommand)]
+        command: shenfen_portrait::PhotoCommand,
+    },
     /// Run a benchmark scenario (`shenfen bench list` shows them).
     Bench {
         scenario: String,
@@ -46,6 +51,10 @@ enum AuditCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The photo tools need no configuration, database or runtime.
+    if let Some(Command::Photo { command }) = cli.command {
+        return shenfen_portrait::run(command);
+    }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -109,6 +118,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Command::Photo { .. } => unreachable!("handled before start-up"),
         Command::Bench { scenario, args } => {
             if scenario == "list" {
                 for s in shenfen_server::bench::SCENARIOS {
