@@ -2,6 +2,7 @@
 //! error summary; text comes from the catalogue in `i18n.rs` in the reader's language.
 
 mod account;
+mod appointments;
 mod staff;
 
 use askama::Template;
@@ -133,6 +134,7 @@ pub fn router(_state: AppState) -> Router<AppState> {
         .route("/dev/outbox", get(outbox))
         .merge(account::router())
         .merge(staff::router())
+        .merge(appointments::router())
 }
 
 #[derive(Template)]
