@@ -250,6 +250,7 @@ pub static CATALOGUE: &[(&str, &str, &str)] = &[
     ("sign_in.send_code", "获取验证码", "Send code"),
     ("sign_in.submit", "登录", "Sign in"),
     ("sign_in.title", "登录", "Sign in"),
+    ("staff.counter", "窗口受理台", "Counter console"),
     ("staff.home_title", "工作台", "Workbench"),
     ("staff.password", "密码", "Password"),
     ("staff.role", "角色", "Role"),

@@ -151,8 +151,16 @@ on_both!(staff_sign_in_page, |app| {
     let (status, bench) = get(&c, &app, "/staff").await;
     assert_eq!(status, 200);
     assert!(bench.contains("审核民警") && bench.contains("蜀山区"));
+    assert!(!bench.contains("href=\"/counter\""), "reviewers have no counter console");
     // Staff cannot use citizen pages.
     assert_eq!(get(&c, &app, "/me").await.0, 403);
+    // Counter staff find their console from the workbench.
+    let c2 = http();
+    let (_, html) = get(&c2, &app, "/staff/sign-in").await;
+    let csrf = csrf_of(&html);
+    let r = post(&c2, &app, "/staff/sign-in", &[("csrf", &csrf), ("username", "counter"), ("password", "shenfen-counter-demo")]).await;
+    assert_eq!(r.status(), 303);
+    assert!(get(&c2, &app, "/staff").await.1.contains("href=\"/counter\""));
 });
 
 on_both!(dev_outbox_shows_sandbox_messages, |app| {

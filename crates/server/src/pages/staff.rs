@@ -55,6 +55,8 @@ struct WorkbenchPage<'a> {
     name: String,
     role: &'static str,
     scope: String,
+    /// Counter staff and administrators run the counter console.
+    counter: bool,
 }
 
 async fn workbench(State(state): State<AppState>, p: PageCtx, user: MaybeUser) -> Result<Response, AppError> {
@@ -68,5 +70,6 @@ async fn workbench(State(state): State<AppState>, p: PageCtx, user: MaybeUser) -
         ScopeKind::District => shenfen_domain::division::full_name(&staff.scope.code).unwrap_or_else(|| staff.scope.code.clone()),
         ScopeKind::Point => state.store.point(&staff.scope.code).await?.map(|pt| pt.name).unwrap_or_else(|| staff.scope.code.clone()),
     };
-    Ok(render(&WorkbenchPage { p: &p, name: staff.display_name.clone(), role: role_name(staff.role, p.lang), scope }))
+    let counter = matches!(staff.role, shenfen_store::Role::Counter | shenfen_store::Role::Admin);
+    Ok(render(&WorkbenchPage { p: &p, name: staff.display_name.clone(), role: role_name(staff.role, p.lang), scope, counter }))
 }
