@@ -320,7 +320,8 @@ pub fn install_metrics() -> PrometheusHandle {
 /// Serves until SIGTERM or Ctrl-C, letting in-flight requests finish.
 pub async fn serve(state: AppState) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(state.config.listen).await?;
-    // Keep the booking horizon filled as days pass (idempotent; every instance may do it).
+    // Keep the booking horizon filled as days pass, send day-before reminders, mark no-shows (idempotent; every
+    // instance may do it).
     let background = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
@@ -328,6 +329,11 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
             tick.tick().await;
             if let Err(e) = crate::appointments::ensure_all_slots(&background).await {
                 tracing::warn!(error = %e, "slot generation failed; will retry");
+            }
+            match crate::appointments::housekeeping(&background).await {
+                Ok(done) if done != Default::default() => tracing::info!(reminders = done.reminders_sent, no_shows = done.no_shows, "appointment housekeeping"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "appointment housekeeping failed; will retry"),
             }
         }
     });

@@ -284,7 +284,9 @@ pub async fn book(state: &AppState, citizen: &Citizen, slot_id: &str, service: &
             slot_id: slot.id.clone(),
             service: service.code().into(),
             month: rules::month_key(now.date()),
+            // 0 means "no limit" in the policy.
             max_cancellations_per_month: if pol.max_cancellations_per_month == 0 { i64::MAX } else { pol.max_cancellations_per_month as i64 },
+            max_no_shows_per_month: if pol.max_no_shows_per_month == 0 { i64::MAX } else { pol.max_no_shows_per_month as i64 },
             now: state.now_ms(),
         })
         .await
@@ -355,6 +357,45 @@ async fn notify(state: &AppState, citizen: &Citizen, body: &str) {
     if let Err(e) = state.sms.send(&citizen.phone, body, state.now_ms()).await {
         tracing::warn!(error = %e, "appointment notice not sent");
     }
+}
+
+// ----- housekeeping: reminders and no-shows ------------------------------------------------------
+
+/// Hours (China time) in which non-urgent SMS may go out: reminders wait outside 08:00–21:00.
+const REMINDER_HOURS: std::ops::Range<u8> = 8..21;
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Housekeeping {
+    pub reminders_sent: usize,
+    pub no_shows: usize,
+}
+
+/// Marks no-shows and sends the day-before reminders. Safe on every instance at once: each reminder is claimed by
+/// one conditional UPDATE before it is sent, and no-shows are marked by one statement.
+pub async fn housekeeping(state: &AppState) -> AppResult<Housekeeping> {
+    let now = local_now(state);
+    let pol = policy(state);
+    let marked = state.store.mark_no_shows(state.now_ms(), i64::from(pol.no_show_grace_minutes) * 60_000, &rules::month_key(now.date())).await?;
+    for a in &marked {
+        state
+            .audit(&Actor { kind: shenfen_store::ActorKind::System, id: "housekeeping".into(), ip: "-".into() }, "appointment.no_show", &format!("appointment:{}", a.id), serde_json::json!({}))
+            .await?;
+    }
+    let mut sent = 0;
+    if REMINDER_HOURS.contains(&now.hour()) {
+        let tomorrow = now.date() + time::Duration::days(1);
+        for a in state.store.due_reminders(&day_key(tomorrow)).await? {
+            if !state.store.claim_reminder(&a.id, state.now_ms()).await? {
+                continue;
+            }
+            let (Some(citizen), Some(slot), Some(p)) = (state.store.citizen(&a.citizen_id).await?, state.store.slot(&a.slot_id).await?, state.store.point(&a.point_id).await?) else {
+                continue;
+            };
+            notify(state, &citizen, &format!("【居民身份证服务】提醒：您预约了明天{} {}在{}办理业务，预约码{}。如不能前往，请提前取消。", slot.day, hhmm(slot.start_min), p.name, a.code)).await;
+            sent += 1;
+        }
+    }
+    Ok(Housekeeping { reminders_sent: sent, no_shows: marked.len() })
 }
 
 // ----- recommendations --------------------------------------------------------------------------

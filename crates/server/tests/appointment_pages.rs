@@ -270,6 +270,7 @@ on_both_fixed!(full_slot_offers_alternatives, |app| {
                 service: "renewal".into(),
                 month: "2025-11".into(),
                 max_cancellations_per_month: 3,
+                max_no_shows_per_month: 3,
                 now: app.state.now_ms(),
             })
             .await

@@ -257,3 +257,37 @@ on_both!(never_overbook_over_http, |app| {
     let stored = app.state.store.slot(&slot_id).await.unwrap().unwrap();
     assert_eq!(stored.booked, capacity);
 });
+
+// Day-before reminders go out once, only in daytime hours; missed appointments become no-shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reminders_once_in_daytime_and_no_shows() {
+    use shenfen_server::appointments::{housekeeping, local_to_ms};
+    // Monday 2025-11-10 07:30 China time: before the reminder hours.
+    let start = local_to_ms(time::macros::datetime!(2025-11-10 07:30));
+    let clock = shenfen_server::app::Clock::fixed(start);
+    let app = TestApp::start_with(support::Db::Sqlite, clock.clone(), |_| {}).await.unwrap();
+    let c = http();
+    let point = counter_point(&app).await;
+    let zhang = verified_citizen(&app, &c, "13800000231", ZHANG).await;
+    let tomorrow: Vec<Value> = bookable_slots(&app, &c, &point).await.into_iter().filter(|s| s["day"] == "2025-11-11").collect();
+    let r = c.post(app.url("/api/v1/appointments")).bearer_auth(&zhang).json(&json!({ "slot_id": tomorrow[0]["id"], "service": "renewal" })).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let appt_id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let before = app.state.store.outbox(Some("13800000231"), 10).await.unwrap().len();
+
+    assert_eq!(housekeeping(&app.state).await.unwrap().reminders_sent, 0, "no reminder SMS before 08:00");
+    clock.advance_ms(2 * 3_600_000); // 09:30
+    assert_eq!(housekeeping(&app.state).await.unwrap().reminders_sent, 1);
+    assert_eq!(housekeeping(&app.state).await.unwrap().reminders_sent, 0, "sent once");
+    let sms = app.state.store.outbox(Some("13800000231"), 10).await.unwrap();
+    assert_eq!(sms.len(), before + 1);
+    assert!(sms[0].body.contains("提醒"));
+
+    // Two days later the appointment was missed: marked as a no-show once, and audited.
+    clock.advance_ms(2 * 86_400_000);
+    assert_eq!(housekeeping(&app.state).await.unwrap().no_shows, 1);
+    assert_eq!(housekeeping(&app.state).await.unwrap().no_shows, 0);
+    let appt = app.state.store.appointment(&appt_id).await.unwrap().unwrap();
+    assert_eq!(appt.status, shenfen_store::AppointmentStatus::NoShow);
+    assert!(app.state.store.audit_entries(0, 1000).await.unwrap().iter().any(|e| e.record.action == "appointment.no_show"));
+}

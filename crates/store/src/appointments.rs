@@ -51,6 +51,14 @@ pub trait AppointmentStore: Send + Sync {
     async fn finish_ticket(&self, ticket_id: &str, status: TicketStatus, now: Millis) -> Result<Ticket>;
     /// Waiting tickets per point today.
     async fn waiting_counts(&self, day: &str) -> Result<Vec<(String, i64)>>;
+
+    /// Booked appointments on `day` whose reminder has not gone out yet.
+    async fn due_reminders(&self, day: &str) -> Result<Vec<Appointment>>;
+    /// Claims the reminder of one appointment; `true` for exactly one caller across instances.
+    async fn claim_reminder(&self, appointment_id: &str, now: Millis) -> Result<bool>;
+    /// Marks booked appointments whose slot ended more than `grace_ms` ago as no-shows, counting each in its
+    /// citizen's monthly counter for `month`. Returns the appointments marked.
+    async fn mark_no_shows(&self, now: Millis, grace_ms: i64, month: &str) -> Result<Vec<Appointment>>;
 }
 
 const SLOT_COLS: &str = "id, point_id, day, start_min, end_min, starts_at, capacity, booked";
@@ -266,15 +274,16 @@ macro_rules! sql_appointments {
                 let req = req.clone();
                 detached(async move {
                     let mut tx = pool.begin().await?;
-                    let cancelled: Option<i64> = sqlx::query("SELECT cancellations FROM booking_counters WHERE citizen_id = $1 AND month = $2")
+                    let counters = sqlx::query("SELECT cancellations, no_shows FROM booking_counters WHERE citizen_id = $1 AND month = $2")
                         .bind(&req.citizen_id)
                         .bind(&req.month)
                         .fetch_optional(&mut *tx)
-                        .await?
-                        .map(|r| r.try_get("cancellations"))
-                        .transpose()?;
-                    if cancelled.unwrap_or(0) >= req.max_cancellations_per_month {
-                        return Err(StoreError::Conflict("booking_suspended"));
+                        .await?;
+                    if let Some(c) = counters {
+                        let (cancelled, no_shows): (i64, i64) = (c.try_get("cancellations")?, c.try_get("no_shows")?);
+                        if cancelled >= req.max_cancellations_per_month || no_shows >= req.max_no_shows_per_month {
+                            return Err(StoreError::Conflict("booking_suspended"));
+                        }
                     }
                     // The capacity check and the seat are one statement: no read-then-write race.
                     let seat = sqlx::query("UPDATE slots SET booked = booked + 1 WHERE id = $1 AND booked < capacity AND starts_at > $2 RETURNING point_id")
@@ -517,6 +526,57 @@ macro_rules! sql_appointments {
                     }
                     tx.commit().await?;
                     Ok(ticket)
+                })
+                .await
+            }
+
+            async fn due_reminders(&self, day: &str) -> Result<Vec<Appointment>> {
+                let rows = sqlx::query(
+                    "SELECT a.id, a.code, a.citizen_id, a.point_id, a.slot_id, a.service, a.status, a.created_at, a.updated_at \
+                     FROM appointments a JOIN slots s ON s.id = a.slot_id \
+                     WHERE s.day = $1 AND a.status = 'booked' AND a.reminded_at IS NULL ORDER BY s.start_min",
+                )
+                .bind(day)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(Self::appt_row).collect()
+            }
+
+            async fn claim_reminder(&self, appointment_id: &str, now: Millis) -> Result<bool> {
+                let r = sqlx::query("UPDATE appointments SET reminded_at = $1 WHERE id = $2 AND reminded_at IS NULL AND status = 'booked'")
+                    .bind(now)
+                    .bind(appointment_id)
+                    .execute(&self.write)
+                    .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn mark_no_shows(&self, now: Millis, grace_ms: i64, month: &str) -> Result<Vec<Appointment>> {
+                let pool = self.write.clone();
+                let month = month.to_string();
+                detached(async move {
+                    let mut tx = pool.begin().await?;
+                    let rows = sqlx::query(&format!(
+                        "UPDATE appointments SET status = 'no_show', updated_at = $1 WHERE status = 'booked' AND slot_id IN \
+                         (SELECT id FROM slots WHERE starts_at + (end_min - start_min) * 60000 + $2 < $1) RETURNING {APPT_COLS}"
+                    ))
+                    .bind(now)
+                    .bind(grace_ms)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let marked: Vec<Appointment> = rows.iter().map(Self::appt_row).collect::<Result<_>>()?;
+                    for a in &marked {
+                        sqlx::query(
+                            "INSERT INTO booking_counters (citizen_id, month, cancellations, no_shows) VALUES ($1, $2, 0, 1) \
+                             ON CONFLICT (citizen_id, month) DO UPDATE SET no_shows = booking_counters.no_shows + 1",
+                        )
+                        .bind(&a.citizen_id)
+                        .bind(&month)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(marked)
                 })
                 .await
             }

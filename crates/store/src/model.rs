@@ -262,6 +262,7 @@ pub struct NewAppointment {
     /// YYYY-MM of "now", for the monthly cancellation rule.
     pub month: String,
     pub max_cancellations_per_month: i64,
+    pub max_no_shows_per_month: i64,
     pub now: Millis,
 }
 

@@ -26,7 +26,7 @@ async fn citizen(store: &DynStore, phone: &str) -> String {
 }
 
 fn booking(citizen_id: &str, slot: &Slot, service: &str) -> NewAppointment {
-    NewAppointment { citizen_id: citizen_id.into(), slot_id: slot.id.clone(), service: service.into(), month: "2026-11".into(), max_cancellations_per_month: 3, now: NOW }
+    NewAppointment { citizen_id: citizen_id.into(), slot_id: slot.id.clone(), service: service.into(), month: "2026-11".into(), max_cancellations_per_month: 3, max_no_shows_per_month: 3, now: NOW }
 }
 
 both_backends!(book_cancel_reschedule, |store| {
@@ -162,4 +162,24 @@ both_backends!(point_status_and_exceptions, |store| {
     assert_eq!(all[0].kind, ExceptionKind::ExtraCapacity);
     store.delete_exception(&p.id, "2026-12-03").await.unwrap();
     assert!(store.exceptions(&p.id, "2026-12-01", "2026-12-31").await.unwrap().is_empty());
+});
+
+both_backends!(reminders_and_no_shows, |store| {
+    let (_, slot) = point_with_slot(&store, 5).await;
+    let a = citizen(&store, "13800000121").await;
+    let appt = store.book(&booking(&a, &slot, "renewal")).await.unwrap();
+    let due = store.due_reminders("2026-12-01").await.unwrap();
+    assert_eq!(due.iter().map(|x| x.id.clone()).collect::<Vec<_>>(), vec![appt.id.clone()]);
+    // Two instances racing for the same reminder: exactly one wins.
+    let (x, y) = tokio::join!(store.claim_reminder(&appt.id, NOW), store.claim_reminder(&appt.id, NOW));
+    assert!(x.unwrap() ^ y.unwrap());
+    assert!(store.due_reminders("2026-12-01").await.unwrap().is_empty());
+
+    // Not yet over: nothing marked. Over (slot end + grace passed): marked once and counted.
+    let slot_end = slot.starts_at + (slot.end_min - slot.start_min) * 60_000;
+    assert!(store.mark_no_shows(slot_end, 30 * 60_000, "2026-12").await.unwrap().is_empty());
+    let marked = store.mark_no_shows(slot_end + 31 * 60_000, 30 * 60_000, "2026-12").await.unwrap();
+    assert_eq!(marked.len(), 1);
+    assert_eq!(marked[0].status, AppointmentStatus::NoShow);
+    assert!(store.mark_no_shows(slot_end + 60 * 60_000, 30 * 60_000, "2026-12").await.unwrap().is_empty(), "marked once");
 });

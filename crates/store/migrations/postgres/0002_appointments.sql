@@ -44,7 +44,9 @@ CREATE TABLE appointments (
     service      TEXT NOT NULL CHECK (service IN ('first_issue', 'renewal', 'replacement', 'photo_capture', 'pickup')),
     status       TEXT NOT NULL CHECK (status IN ('booked', 'checked_in', 'completed', 'cancelled', 'no_show')),
     created_at   BIGINT NOT NULL,
-    updated_at   BIGINT NOT NULL
+    updated_at   BIGINT NOT NULL,
+    -- When the day-before reminder went out (set by one conditional UPDATE, so it is sent once across instances).
+    reminded_at  BIGINT
 );
 CREATE INDEX appointments_citizen ON appointments (citizen_id, status);
 CREATE INDEX appointments_slot ON appointments (slot_id);
