@@ -285,21 +285,7 @@ macro_rules! sql_appointments {
                             return Err(StoreError::Conflict("booking_suspended"));
                         }
                     }
-                    // The capacity check and the seat are one statement: no read-then-write race.
-                    let seat = sqlx::query("UPDATE slots SET booked = booked + 1 WHERE id = $1 AND booked < capacity AND starts_at > $2 RETURNING point_id")
-                        .bind(&req.slot_id)
-                        .bind(req.now)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    let Some(seat) = seat else {
-                        let slot = sqlx::query("SELECT starts_at FROM slots WHERE id = $1").bind(&req.slot_id).fetch_optional(&mut *tx).await?;
-                        return Err(match slot {
-                            None => StoreError::NotFound,
-                            Some(r) if r.try_get::<i64, _>("starts_at")? <= req.now => StoreError::Conflict("slot_past"),
-                            Some(_) => StoreError::Conflict("slot_full"),
-                        });
-                    };
-                    let point_id: String = seat.try_get("point_id")?;
+                    let point_id = Self::take_seat(&mut tx, &req.slot_id, req.now).await?;
                     let appt = Appointment {
                         id: new_id(),
                         code: appointment_code(),
@@ -350,20 +336,7 @@ macro_rules! sql_appointments {
                     if old_slot == new_slot_id {
                         return Err(StoreError::Conflict("same_slot"));
                     }
-                    let seat = sqlx::query("UPDATE slots SET booked = booked + 1 WHERE id = $1 AND booked < capacity AND starts_at > $2 RETURNING point_id")
-                        .bind(&new_slot_id)
-                        .bind(now)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    let Some(seat) = seat else {
-                        let slot = sqlx::query("SELECT starts_at FROM slots WHERE id = $1").bind(&new_slot_id).fetch_optional(&mut *tx).await?;
-                        return Err(match slot {
-                            None => StoreError::NotFound,
-                            Some(r) if r.try_get::<i64, _>("starts_at")? <= now => StoreError::Conflict("slot_past"),
-                            Some(_) => StoreError::Conflict("slot_full"),
-                        });
-                    };
-                    let point_id: String = seat.try_get("point_id")?;
+                    let point_id = Self::take_seat(&mut tx, &new_slot_id, now).await?;
                     sqlx::query("UPDATE slots SET booked = booked - 1 WHERE id = $1 AND booked > 0").bind(&old_slot).execute(&mut *tx).await?;
                     let row = sqlx::query(&format!(
                         "UPDATE appointments SET slot_id = $1, point_id = $2, updated_at = $3 WHERE id = $4 AND status = 'booked' RETURNING {APPT_COLS}"
@@ -591,6 +564,25 @@ macro_rules! sql_appointments {
         }
 
         impl $store {
+            /// Takes one seat of a slot for the booking in `tx`; returns the slot's point. The capacity check and the
+            /// seat are one statement (no read-then-write race); on refusal it says why: unknown, past or full.
+            async fn take_seat(tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>, slot_id: &str, now: Millis) -> Result<String> {
+                let seat = sqlx::query("UPDATE slots SET booked = booked + 1 WHERE id = $1 AND booked < capacity AND starts_at > $2 RETURNING point_id")
+                    .bind(slot_id)
+                    .bind(now)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                if let Some(seat) = seat {
+                    return Ok(seat.try_get("point_id")?);
+                }
+                let slot = sqlx::query("SELECT starts_at FROM slots WHERE id = $1").bind(slot_id).fetch_optional(&mut **tx).await?;
+                Err(match slot {
+                    None => StoreError::NotFound,
+                    Some(r) if r.try_get::<i64, _>("starts_at")? <= now => StoreError::Conflict("slot_past"),
+                    Some(_) => StoreError::Conflict("slot_full"),
+                })
+            }
+
             async fn new_ticket(
                 tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
                 point_id: &str,

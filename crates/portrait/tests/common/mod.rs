@@ -62,3 +62,15 @@ pub fn map_pixels(img: &RgbImage, f: impl Fn([u8; 3]) -> [u8; 3]) -> RgbImage {
 pub fn codes(r: &shenfen_portrait::Report) -> Vec<&'static str> {
     r.issues.iter().map(|i| i.code.as_str()).collect()
 }
+
+/// CRC-32 of a PNG chunk (type + data), for building PNGs by hand in tests.
+pub fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
