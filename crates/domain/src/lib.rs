@@ -13,6 +13,7 @@
 //! - [`calendar`] – official working-day calendar (holidays and make-up working days)
 //! - [`geo`] – WGS-84 / GCJ-02 / BD-09 conversions and distances
 //! - [`mask`] – masking of personal names for display
+//! - [`applications`] – ID-card application kinds, channels, delivery and the application state machine
 //! - [`appointments`] – services, opening hours, slot generation over the holiday calendar, booking rules
 //! - [`navigation`] – Amap / Baidu / Tencent deep links and web fallbacks (GCJ-02)
 //! - [`load`] – live point status, load level (heat-map colour), estimated wait
@@ -20,6 +21,7 @@
 //! - [`queue`] – counter queue tickets (A/W numbers) and the call-next rule
 //! - [`timefmt`] – serde helpers: `"HH:MM"`, `"YYYY-MM-DD"`, `"YYYY-MM-DDTHH:MM"`
 
+pub mod applications;
 pub mod appointments;
 pub mod calendar;
 pub mod division;
