@@ -14,6 +14,7 @@
 //! - [`geo`] – WGS-84 / GCJ-02 / BD-09 conversions and distances
 //! - [`mask`] – masking of personal names for display
 //! - [`applications`] – ID-card application kinds, channels, delivery and the application state machine
+//! - [`eligibility`] – the online route's rules (Hefei defaults): all refusals with an alternative, delivery area, payment deadline
 //! - [`appointments`] – services, opening hours, slot generation over the holiday calendar, booking rules
 //! - [`navigation`] – Amap / Baidu / Tencent deep links and web fallbacks (GCJ-02)
 //! - [`load`] – live point status, load level (heat-map colour), estimated wait
@@ -25,6 +26,7 @@ pub mod applications;
 pub mod appointments;
 pub mod calendar;
 pub mod division;
+pub mod eligibility;
 pub mod fees;
 pub mod geo;
 pub mod idnumber;

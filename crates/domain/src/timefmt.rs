@@ -82,6 +82,26 @@ serde_mod!(
     "YYYY-MM-DDTHH:MM"
 );
 
+/// `Option<Date>` as `"YYYY-MM-DD"` or `null`.
+pub mod option_date {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+    use time::Date;
+    pub fn serialize<S: Serializer>(v: &Option<Date>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.serialize_str(&super::format_date(*v)),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Date>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(s) => super::parse_date(&s)
+                .map(Some)
+                .ok_or_else(|| D::Error::custom("expected YYYY-MM-DD")),
+        }
+    }
+}
+
 /// `Option<PrimitiveDateTime>` as a string or `null`.
 pub mod option_datetime {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
