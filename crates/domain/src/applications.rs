@@ -159,7 +159,11 @@ pub enum Channel {
 }
 
 impl Channel {
-    pub const ALL: [Channel; 3] = [Channel::Online, Channel::OnlineThenCounter, Channel::Counter];
+    pub const ALL: [Channel; 3] = [
+        Channel::Online,
+        Channel::OnlineThenCounter,
+        Channel::Counter,
+    ];
 
     pub fn code(self) -> &'static str {
         match self {
@@ -278,7 +282,10 @@ impl PortraitSource {
     /// failed reviews such photos are refused until the next successful issuance; reusing the
     /// photo on file is not a new capture).
     pub fn is_new_online_photo(self) -> bool {
-        matches!(self, Self::Phone | Self::PreparedUpload | Self::StudioReceipt)
+        matches!(
+            self,
+            Self::Phone | Self::PreparedUpload | Self::StudioReceipt
+        )
     }
 }
 
@@ -485,8 +492,13 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 5] =
-        [Stage::Review, Stage::Payment, Stage::Production, Stage::Logistics, Stage::Done];
+    pub const ALL: [Stage; 5] = [
+        Stage::Review,
+        Stage::Payment,
+        Stage::Production,
+        Stage::Logistics,
+        Stage::Done,
+    ];
 
     pub fn code(self) -> &'static str {
         match self {
@@ -622,7 +634,10 @@ impl ApplicationState {
 
     /// No event moves the application out of a terminal state.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Rejected | Self::Closed | Self::Cancelled | Self::Expired)
+        matches!(
+            self,
+            Self::Rejected | Self::Closed | Self::Cancelled | Self::Expired
+        )
     }
 
     /// The SLA stage; `None` for a draft (the clock starts at submission).
@@ -648,7 +663,10 @@ impl ApplicationState {
     /// 15-working-day issuance SLA stops at the first such state (waiting for the holder to
     /// come is not police time).
     pub fn card_available(self) -> bool {
-        matches!(self, Self::ReadyForPickup | Self::Delivered | Self::Collected | Self::Closed)
+        matches!(
+            self,
+            Self::ReadyForPickup | Self::Delivered | Self::Collected | Self::Closed
+        )
     }
 }
 
@@ -683,10 +701,16 @@ impl Actor {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum ApplicationEvent {
     Submit,
-    StartReview { reviewer: i64 },
-    Return { reasons: Vec<ReturnReason> },
+    StartReview {
+        reviewer: i64,
+    },
+    Return {
+        reasons: Vec<ReturnReason>,
+    },
     Resubmit,
-    Reject { reason: String },
+    Reject {
+        reason: String,
+    },
     Approve,
     /// The payment order was issued.
     RequestPayment,
@@ -696,14 +720,24 @@ pub enum ApplicationEvent {
     MarkProduced,
     PassQualityCheck,
     FailQualityCheck,
-    Dispatch { tracking_no: String },
-    RouteToPickup { point: i64 },
+    Dispatch {
+        tracking_no: String,
+    },
+    RouteToPickup {
+        point: i64,
+    },
     /// EMS could not deliver and returned the card to the issuing office.
     DeliveryFailedReturned,
-    Delivered { face_verified: bool },
-    Collected { fingerprint_verified: bool },
+    Delivered {
+        face_verified: bool,
+    },
+    Collected {
+        fingerprint_verified: bool,
+    },
     Close,
-    Cancel { by: Actor },
+    Cancel {
+        by: Actor,
+    },
 }
 
 impl ApplicationEvent {
@@ -830,7 +864,10 @@ pub enum TransitionError {
     #[error("the card may be collected only after fingerprint verification")]
     FingerprintNotVerified,
     #[error("a {by} may not cancel an application that is {state}")]
-    CancelNotAllowed { by: &'static str, state: ApplicationState },
+    CancelNotAllowed {
+        by: &'static str,
+        state: ApplicationState,
+    },
 }
 
 impl TransitionError {
@@ -883,16 +920,22 @@ impl TransitionError {
                 "This is not possible while the application is {}.",
                 state.name_en().to_lowercase()
             ),
-            Self::NoReturnReason => "Choose at least one reason for returning the application.".into(),
+            Self::NoReturnReason => {
+                "Choose at least one reason for returning the application.".into()
+            }
             Self::NoRejectReason => "Give a reason for the rejection.".into(),
             Self::NoTrackingNumber => "Enter the tracking number of the dispatch.".into(),
             Self::WrongDeliveryMethod { actual, .. } => format!(
                 "The card is to be handed over by {}; this is not possible.",
                 actual.name_en().to_lowercase()
             ),
-            Self::FeeWaived => "The fee is waived for this application; there is nothing to pay.".into(),
+            Self::FeeWaived => {
+                "The fee is waived for this application; there is nothing to pay.".into()
+            }
             Self::PaymentRequired => "Production starts only after payment.".into(),
-            Self::FaceNotVerified => "The card may be handed over only after face verification.".into(),
+            Self::FaceNotVerified => {
+                "The card may be handed over only after face verification.".into()
+            }
             Self::FingerprintNotVerified => {
                 "The card may be collected only after fingerprint verification.".into()
             }
@@ -938,12 +981,18 @@ pub fn transition(
     use ApplicationEvent as E;
     use ApplicationState as S;
 
-    let not_allowed = || TransitionError::NotAllowed { state, event: event.code() };
+    let not_allowed = || TransitionError::NotAllowed {
+        state,
+        event: event.code(),
+    };
     let method = |needed: DeliveryMethod| {
         if ctx.delivery == needed {
             Ok(())
         } else {
-            Err(TransitionError::WrongDeliveryMethod { needed, actual: ctx.delivery })
+            Err(TransitionError::WrongDeliveryMethod {
+                needed,
+                actual: ctx.delivery,
+            })
         }
     };
     // The application ends without a card: free the counter seat if one is attached.
@@ -1027,7 +1076,12 @@ pub fn transition(
             }
             Ok(Transition::to(S::Delivered).notifying())
         }
-        (S::ReadyForPickup, E::Collected { fingerprint_verified }) => {
+        (
+            S::ReadyForPickup,
+            E::Collected {
+                fingerprint_verified,
+            },
+        ) => {
             if !fingerprint_verified {
                 return Err(TransitionError::FingerprintNotVerified);
             }
@@ -1040,7 +1094,10 @@ pub fn transition(
                 Actor::Officer => officer_may_cancel(state),
             };
             if !allowed {
-                return Err(TransitionError::CancelNotAllowed { by: by.code(), state });
+                return Err(TransitionError::CancelNotAllowed {
+                    by: by.code(),
+                    state,
+                });
             }
             let mut t = ended(S::Cancelled);
             // A fee-waived application reaches production without any payment.

@@ -11,9 +11,19 @@ fn columns() -> Vec<(&'static str, ApplicationEvent)> {
     vec![
         ("sub", E::Submit),
         ("srv", E::StartReview { reviewer: 7 }),
-        ("ret", E::Return { reasons: vec![ReturnReason::DocumentsMissing] }),
+        (
+            "ret",
+            E::Return {
+                reasons: vec![ReturnReason::DocumentsMissing],
+            },
+        ),
         ("res", E::Resubmit),
-        ("rej", E::Reject { reason: "冒用他人身份".into() }),
+        (
+            "rej",
+            E::Reject {
+                reason: "冒用他人身份".into(),
+            },
+        ),
         ("apr", E::Approve),
         ("req", E::RequestPayment),
         ("pay", E::PaymentSucceeded),
@@ -22,11 +32,26 @@ fn columns() -> Vec<(&'static str, ApplicationEvent)> {
         ("mpr", E::MarkProduced),
         ("pqc", E::PassQualityCheck),
         ("fqc", E::FailQualityCheck),
-        ("dis", E::Dispatch { tracking_no: "EA123456789CN".into() }),
+        (
+            "dis",
+            E::Dispatch {
+                tracking_no: "EA123456789CN".into(),
+            },
+        ),
         ("rtp", E::RouteToPickup { point: 3 }),
         ("dfr", E::DeliveryFailedReturned),
-        ("dlv", E::Delivered { face_verified: true }),
-        ("col", E::Collected { fingerprint_verified: true }),
+        (
+            "dlv",
+            E::Delivered {
+                face_verified: true,
+            },
+        ),
+        (
+            "col",
+            E::Collected {
+                fingerprint_verified: true,
+            },
+        ),
         ("cls", E::Close),
         ("cxc", E::Cancel { by: Actor::Citizen }),
         ("cxo", E::Cancel { by: Actor::Officer }),
@@ -91,16 +116,27 @@ fn every_state_event_pair_matches_the_matrix() {
     for line in lines {
         let cells: Vec<&str> = line.split_whitespace().collect();
         let state = ApplicationState::from_code(cells[0]).unwrap();
-        assert_eq!(state, ApplicationState::ALL[rows], "rows in declaration order");
+        assert_eq!(
+            state,
+            ApplicationState::ALL[rows],
+            "rows in declaration order"
+        );
         assert_eq!(cells.len(), cols.len() + 1, "{line}");
         for ((name, event), cell) in cols.iter().zip(&cells[1..]) {
             let c = if *name == "rtp" {
-                TransitionContext { delivery: DeliveryMethod::Pickup, ..ctx() }
+                TransitionContext {
+                    delivery: DeliveryMethod::Pickup,
+                    ..ctx()
+                }
             } else {
                 ctx()
             };
             let got = transition(state, event, &c).map(|t| t.to).ok();
-            let want = if *cell == "." { None } else { Some(abbrev(cell).expect(cell)) };
+            let want = if *cell == "." {
+                None
+            } else {
+                Some(abbrev(cell).expect(cell))
+            };
             assert_eq!(got, want, "{state} + {name}");
         }
         rows += 1;
@@ -110,7 +146,10 @@ fn every_state_event_pair_matches_the_matrix() {
 
 #[test]
 fn terminal_states_only_absorb_late_payments() {
-    for s in ApplicationState::ALL.into_iter().filter(|s| s.is_terminal()) {
+    for s in ApplicationState::ALL
+        .into_iter()
+        .filter(|s| s.is_terminal())
+    {
         for (_, e) in columns() {
             match transition(s, &e, &ctx()) {
                 Ok(t) => {
@@ -128,49 +167,118 @@ fn payload_checks() {
     use ApplicationEvent as E;
     let c = ctx();
     let err = |s, e: E, c: &TransitionContext| transition(s, &e, c).unwrap_err().code();
-    assert_eq!(err(S::UnderReview, E::Return { reasons: vec![] }, &c), "return_reason_missing");
-    assert_eq!(err(S::UnderReview, E::Reject { reason: "  ".into() }, &c), "reject_reason_missing");
     assert_eq!(
-        err(S::QualityChecked, E::Dispatch { tracking_no: " ".into() }, &c),
+        err(S::UnderReview, E::Return { reasons: vec![] }, &c),
+        "return_reason_missing"
+    );
+    assert_eq!(
+        err(
+            S::UnderReview,
+            E::Reject {
+                reason: "  ".into()
+            },
+            &c
+        ),
+        "reject_reason_missing"
+    );
+    assert_eq!(
+        err(
+            S::QualityChecked,
+            E::Dispatch {
+                tracking_no: " ".into()
+            },
+            &c
+        ),
         "tracking_number_missing"
     );
-    assert_eq!(err(S::Dispatched, E::Delivered { face_verified: false }, &c), "face_not_verified");
     assert_eq!(
-        err(S::ReadyForPickup, E::Collected { fingerprint_verified: false }, &c),
+        err(
+            S::Dispatched,
+            E::Delivered {
+                face_verified: false
+            },
+            &c
+        ),
+        "face_not_verified"
+    );
+    assert_eq!(
+        err(
+            S::ReadyForPickup,
+            E::Collected {
+                fingerprint_verified: false
+            },
+            &c
+        ),
         "fingerprint_not_verified"
     );
-    assert_eq!(err(S::QualityChecked, E::RouteToPickup { point: 1 }, &c), "wrong_delivery_method");
-    let pickup = TransitionContext { delivery: DeliveryMethod::Pickup, ..c };
     assert_eq!(
-        err(S::QualityChecked, E::Dispatch { tracking_no: "EA1".into() }, &pickup),
+        err(S::QualityChecked, E::RouteToPickup { point: 1 }, &c),
+        "wrong_delivery_method"
+    );
+    let pickup = TransitionContext {
+        delivery: DeliveryMethod::Pickup,
+        ..c
+    };
+    assert_eq!(
+        err(
+            S::QualityChecked,
+            E::Dispatch {
+                tracking_no: "EA1".into()
+            },
+            &pickup
+        ),
         "wrong_delivery_method"
     );
     assert_eq!(err(S::Approved, E::StartProduction, &c), "payment_required");
-    assert_eq!(err(S::AwaitingPayment, E::StartProduction, &c), "payment_required");
-    assert_eq!(err(S::InProduction, E::Cancel { by: Actor::Citizen }, &c), "cancel_not_allowed");
-    assert_eq!(err(S::Dispatched, E::Cancel { by: Actor::Officer }, &c), "cancel_not_allowed");
+    assert_eq!(
+        err(S::AwaitingPayment, E::StartProduction, &c),
+        "payment_required"
+    );
+    assert_eq!(
+        err(S::InProduction, E::Cancel { by: Actor::Citizen }, &c),
+        "cancel_not_allowed"
+    );
+    assert_eq!(
+        err(S::Dispatched, E::Cancel { by: Actor::Officer }, &c),
+        "cancel_not_allowed"
+    );
     assert_eq!(err(S::Draft, E::Approve, &c), "transition_not_allowed");
     assert_eq!(err(S::Closed, E::Close, &c), "application_terminal");
 }
 
 #[test]
 fn fee_waiver_skips_payment() {
-    let waived = TransitionContext { fee_waived: true, ..ctx() };
+    let waived = TransitionContext {
+        fee_waived: true,
+        ..ctx()
+    };
     let t = transition(S::Approved, &ApplicationEvent::StartProduction, &waived).unwrap();
     assert_eq!(t.to, S::InProduction);
-    for e in [ApplicationEvent::RequestPayment, ApplicationEvent::PaymentWindowExpired] {
-        assert_eq!(transition(S::Approved, &e, &waived).unwrap_err(), TransitionError::FeeWaived);
+    for e in [
+        ApplicationEvent::RequestPayment,
+        ApplicationEvent::PaymentWindowExpired,
+    ] {
+        assert_eq!(
+            transition(S::Approved, &e, &waived).unwrap_err(),
+            TransitionError::FeeWaived
+        );
     }
 }
 
 #[test]
 fn side_effects() {
     use ApplicationEvent as E;
-    let c = TransitionContext { has_appointment: true, ..ctx() };
+    let c = TransitionContext {
+        has_appointment: true,
+        ..ctx()
+    };
     // Refund exactly when a payment lies behind the cancelled state.
     for s in ApplicationState::ALL {
         if let Ok(t) = transition(s, &E::Cancel { by: Actor::Officer }, &c) {
-            let paid = matches!(s, S::Paid | S::InProduction | S::Produced | S::QualityChecked);
+            let paid = matches!(
+                s,
+                S::Paid | S::InProduction | S::Produced | S::QualityChecked
+            );
             assert_eq!(t.refund_due, paid, "{s}");
             assert!(t.release_appointment && t.notify, "{s}");
             assert!(!t.counts_as_online_cancellation);
@@ -183,7 +291,10 @@ fn side_effects() {
     // Deleting a draft does not count; nor do counter applications.
     let t = transition(S::Draft, &E::Cancel { by: Actor::Citizen }, &c).unwrap();
     assert!(!t.counts_as_online_cancellation);
-    let counter = TransitionContext { channel: Channel::Counter, ..c };
+    let counter = TransitionContext {
+        channel: Channel::Counter,
+        ..c
+    };
     let t = transition(S::Submitted, &E::Cancel { by: Actor::Citizen }, &counter).unwrap();
     assert!(!t.counts_as_online_cancellation);
     // Expiry and rejection free the appointment; expiry is not a citizen cancellation.
@@ -191,44 +302,79 @@ fn side_effects() {
     assert!(t.release_appointment && t.notify && !t.refund_due && !t.counts_as_online_cancellation);
     let t = transition(S::UnderReview, &E::Reject { reason: "x".into() }, &c).unwrap();
     assert!(t.release_appointment && !t.refund_due);
-    assert!(!transition(S::UnderReview, &E::Reject { reason: "x".into() }, &ctx()).unwrap().release_appointment);
+    assert!(
+        !transition(S::UnderReview, &E::Reject { reason: "x".into() }, &ctx())
+            .unwrap()
+            .release_appointment
+    );
     // Late payment after expiry is refunded.
     let t = transition(S::Expired, &E::PaymentSucceeded, &c).unwrap();
     assert_eq!(t.to, S::Expired);
     assert!(t.refund_due);
     // Photo returns count as failed photo reviews.
-    let photo = E::Return { reasons: vec![ReturnReason::Other, ReturnReason::PhotoNotMatching] };
-    assert!(transition(S::UnderReview, &photo, &c).unwrap().failed_photo_review);
-    let docs = E::Return { reasons: vec![ReturnReason::DocumentsMissing] };
-    assert!(!transition(S::UnderReview, &docs, &c).unwrap().failed_photo_review);
+    let photo = E::Return {
+        reasons: vec![ReturnReason::Other, ReturnReason::PhotoNotMatching],
+    };
+    assert!(
+        transition(S::UnderReview, &photo, &c)
+            .unwrap()
+            .failed_photo_review
+    );
+    let docs = E::Return {
+        reasons: vec![ReturnReason::DocumentsMissing],
+    };
+    assert!(
+        !transition(S::UnderReview, &docs, &c)
+            .unwrap()
+            .failed_photo_review
+    );
     // Internal production steps are silent.
     assert!(!transition(S::Paid, &E::StartProduction, &c).unwrap().notify);
-    assert!(transition(S::Approved, &E::RequestPayment, &c).unwrap().notify);
+    assert!(
+        transition(S::Approved, &E::RequestPayment, &c)
+            .unwrap()
+            .notify
+    );
 }
 
 #[test]
 fn codes_round_trip() {
     for k in ApplicationKind::ALL {
         assert_eq!(ApplicationKind::from_code(k.code()), Some(k));
-        assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{}\"", k.code()));
+        assert_eq!(
+            serde_json::to_string(&k).unwrap(),
+            format!("\"{}\"", k.code())
+        );
         assert!(!k.name_zh().is_empty() && !k.name_en().is_empty());
     }
     for c in Channel::ALL {
         assert_eq!(Channel::from_code(c.code()), Some(c));
-        assert_eq!(serde_json::to_string(&c).unwrap(), format!("\"{}\"", c.code()));
+        assert_eq!(
+            serde_json::to_string(&c).unwrap(),
+            format!("\"{}\"", c.code())
+        );
     }
     for p in PortraitSource::ALL {
         assert_eq!(PortraitSource::from_code(p.code()), Some(p));
-        assert_eq!(serde_json::to_string(&p).unwrap(), format!("\"{}\"", p.code()));
+        assert_eq!(
+            serde_json::to_string(&p).unwrap(),
+            format!("\"{}\"", p.code())
+        );
     }
     for r in ReturnReason::ALL {
         assert_eq!(ReturnReason::from_code(r.code()), Some(r));
-        assert_eq!(serde_json::to_string(&r).unwrap(), format!("\"{}\"", r.code()));
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            format!("\"{}\"", r.code())
+        );
         assert!(!r.text_zh().is_empty() && !r.text_en().is_empty());
     }
     for s in ApplicationState::ALL {
         assert_eq!(ApplicationState::from_code(s.code()), Some(s));
-        assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{}\"", s.code()));
+        assert_eq!(
+            serde_json::to_string(&s).unwrap(),
+            format!("\"{}\"", s.code())
+        );
         assert!(!s.name_zh().is_empty() && !s.name_en().is_empty());
     }
     for st in Stage::ALL {
@@ -243,11 +389,19 @@ fn codes_round_trip() {
         assert_eq!(json["event"], e.code());
         assert_eq!(serde_json::from_value::<ApplicationEvent>(json).unwrap(), e);
     }
-    let d = Delivery::Ems { division: "340104".into() };
-    assert_eq!(serde_json::to_string(&d).unwrap(), r#"{"method":"ems","division":"340104"}"#);
+    let d = Delivery::Ems {
+        division: "340104".into(),
+    };
+    assert_eq!(
+        serde_json::to_string(&d).unwrap(),
+        r#"{"method":"ems","division":"340104"}"#
+    );
     assert_eq!(d.method(), DeliveryMethod::Ems);
     let p = Delivery::Pickup { point_id: 12 };
-    assert_eq!(serde_json::to_string(&p).unwrap(), r#"{"method":"pickup","point_id":12}"#);
+    assert_eq!(
+        serde_json::to_string(&p).unwrap(),
+        r#"{"method":"pickup","point_id":12}"#
+    );
 }
 
 #[test]
@@ -266,7 +420,10 @@ fn fees_and_stages() {
     assert_eq!(S::Approved.stage(), Some(Stage::Payment));
     assert_eq!(S::QualityChecked.stage(), Some(Stage::Production));
     assert_eq!(S::ReadyForPickup.stage(), Some(Stage::Logistics));
-    for s in ApplicationState::ALL.into_iter().filter(|s| s.is_terminal()) {
+    for s in ApplicationState::ALL
+        .into_iter()
+        .filter(|s| s.is_terminal())
+    {
         assert_eq!(s.stage(), Some(Stage::Done));
     }
     assert!(S::ReadyForPickup.card_available() && !S::Dispatched.card_available());

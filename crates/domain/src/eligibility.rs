@@ -207,7 +207,9 @@ impl Alternative {
             Self::CompleteVerification => "请先在“皖事通”完成中级实名认证，再申请网上办理。",
             Self::TryLater => "请到期后再申请网上办理，或预约到窗口办理。",
             Self::CounterPortrait => "请到受理点现场或自助拍照，或沿用上次办证照片。",
-            Self::ChooseOnlinePhoto => "请选择手机拍照、上传经检测合格的照片、照相馆回执或沿用上次办证照片。",
+            Self::ChooseOnlinePhoto => {
+                "请选择手机拍照、上传经检测合格的照片、照相馆回执或沿用上次办证照片。"
+            }
             Self::ChoosePickup => "请改为到就近的户政办证中心或派出所领取。",
         }
     }
@@ -254,7 +256,13 @@ pub struct Refusal {
 
 impl Refusal {
     fn new(code: &'static str, zh: String, en: String, instead: Alternative) -> Refusal {
-        Refusal { code, message_zh: zh, message_en: en, instead, until: None }
+        Refusal {
+            code,
+            message_zh: zh,
+            message_en: en,
+            instead,
+            until: None,
+        }
     }
 }
 
@@ -340,10 +348,16 @@ pub fn check_online(rules: &OnlineRules, facts: &CitizenFacts) -> Eligibility {
     }
 
     let hit = |n: u32, max: u32| max > 0 && n >= max;
-    if hit(facts.online_cancellations_today, rules.max_cancellations_per_day) {
+    if hit(
+        facts.online_cancellations_today,
+        rules.max_cancellations_per_day,
+    ) {
         let mut r = Refusal::new(
             "cancellations_today",
-            format!("今日已取消网上申请{}次，今日不能再网上申请。", facts.online_cancellations_today),
+            format!(
+                "今日已取消网上申请{}次，今日不能再网上申请。",
+                facts.online_cancellations_today
+            ),
             format!(
                 "You have cancelled {} online applications today; you can apply online again tomorrow.",
                 facts.online_cancellations_today
@@ -353,7 +367,10 @@ pub fn check_online(rules: &OnlineRules, facts: &CitizenFacts) -> Eligibility {
         r.until = today.next_day();
         out.push(r);
     }
-    if hit(facts.online_cancellations_this_month, rules.max_cancellations_per_month) {
+    if hit(
+        facts.online_cancellations_this_month,
+        rules.max_cancellations_per_month,
+    ) {
         let mut r = Refusal::new(
             "cancellations_month",
             format!(
@@ -402,7 +419,10 @@ pub fn check_portrait(
         out.push(Refusal::new(
             "portrait_source_not_online",
             format!("网上办理不能选择“{}”。", source.name_zh()),
-            format!("\"{}\" cannot be used for an online application.", source.name_en()),
+            format!(
+                "\"{}\" cannot be used for an online application.",
+                source.name_en()
+            ),
             Alternative::ChooseOnlinePhoto,
         ));
     }
@@ -457,7 +477,10 @@ pub fn delivery_allowed(rules: &OnlineRules, division: &str) -> bool {
             return false;
         }
     }
-    rules.delivery_areas.iter().any(|p| !p.is_empty() && d.starts_with(p.as_str()))
+    rules
+        .delivery_areas
+        .iter()
+        .any(|p| !p.is_empty() && d.starts_with(p.as_str()))
 }
 
 /// Last moment to pay: `approved_at` + the payment window (48 h). Paying at exactly the
@@ -483,7 +506,9 @@ fn issued_within_window(rules: &OnlineRules, facts: &CitizenFacts) -> bool {
     if rules.reuse_window_years == 0 {
         return true;
     }
-    let Some(issued) = facts.last_issued_on else { return false };
+    let Some(issued) = facts.last_issued_on else {
+        return false;
+    };
     match years_before(facts.today, rules.reuse_window_years) {
         Some(cutoff) => issued >= cutoff,
         None => true,

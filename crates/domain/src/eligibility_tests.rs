@@ -5,7 +5,12 @@ use time::macros::{date, datetime};
 /// Hefei, card issued 2025-01-15, verified, renewal, EMS to Shushan, phone photo.
 fn ok_facts() -> CitizenFacts {
     let id = IdNumber::from_first17("34010419900101001").unwrap();
-    let mut f = CitizenFacts::new(&id, "340104", date!(2026 - 03 - 10), ApplicationKind::RenewalExpiry);
+    let mut f = CitizenFacts::new(
+        &id,
+        "340104",
+        date!(2026 - 03 - 10),
+        ApplicationKind::RenewalExpiry,
+    );
     f.last_issued_on = Some(date!(2025 - 01 - 15));
     f.intermediate_verified = true;
     f.delivery_division = Some("340104".into());
@@ -26,7 +31,12 @@ fn all_rules_pass() {
 #[test]
 fn returns_every_refusal_at_once() {
     let id = IdNumber::from_first17("32010220100101001").unwrap();
-    let mut f = CitizenFacts::new(&id, "320102", date!(2026 - 03 - 10), ApplicationKind::FirstIssue);
+    let mut f = CitizenFacts::new(
+        &id,
+        "320102",
+        date!(2026 - 03 - 10),
+        ApplicationKind::FirstIssue,
+    );
     f.online_cancellations_today = 3;
     f.online_cancellations_this_month = 10;
     f.portrait = Some(PortraitSource::Kiosk);
@@ -47,7 +57,11 @@ fn returns_every_refusal_at_once() {
     );
     let e = check_online(&OnlineRules::default(), &f);
     for r in &e.refusals {
-        assert!(!r.message_zh.is_empty() && !r.message_en.is_empty(), "{}", r.code);
+        assert!(
+            !r.message_zh.is_empty() && !r.message_en.is_empty(),
+            "{}",
+            r.code
+        );
     }
     assert_eq!(e.refusals[1].instead, Alternative::RegisteredPoliceStation);
     assert_eq!(e.refusals[4].instead, Alternative::CompleteVerification);
@@ -56,7 +70,10 @@ fn returns_every_refusal_at_once() {
     let json = serde_json::to_value(&e.refusals[5]).unwrap();
     assert_eq!(json["until"], "2026-03-11");
     assert_eq!(json["instead"], "try_later");
-    assert_eq!(serde_json::to_value(&e.refusals[0]).unwrap()["until"], serde_json::Value::Null);
+    assert_eq!(
+        serde_json::to_value(&e.refusals[0]).unwrap()["until"],
+        serde_json::Value::Null
+    );
 }
 
 #[test]
@@ -87,7 +104,10 @@ fn kinds() {
         };
         assert_eq!(codes(&f), want, "{k}");
     }
-    let rules = OnlineRules { online_kinds: ApplicationKind::ALL.to_vec(), ..Default::default() };
+    let rules = OnlineRules {
+        online_kinds: ApplicationKind::ALL.to_vec(),
+        ..Default::default()
+    };
     f.kind = ApplicationKind::FirstIssue;
     assert!(check_online(&rules, &f).is_eligible());
 }
@@ -127,7 +147,10 @@ fn issued_exactly_two_years_ago() {
     f.last_issued_on = Some(date!(2030 - 01 - 01));
     assert!(codes(&f).is_empty());
     // Window 0 switches the rule off.
-    let rules = OnlineRules { reuse_window_years: 0, ..Default::default() };
+    let rules = OnlineRules {
+        reuse_window_years: 0,
+        ..Default::default()
+    };
     f.last_issued_on = None;
     f.portrait = None;
     assert!(check_online(&rules, &f).is_eligible());
@@ -138,7 +161,10 @@ fn verification() {
     let mut f = ok_facts();
     f.intermediate_verified = false;
     assert_eq!(codes(&f), ["verification_required"]);
-    let rules = OnlineRules { require_intermediate_verification: false, ..Default::default() };
+    let rules = OnlineRules {
+        require_intermediate_verification: false,
+        ..Default::default()
+    };
     assert!(check_online(&rules, &f).is_eligible());
 }
 
@@ -162,7 +188,11 @@ fn third_vs_fourth_cancellation() {
     let e = check_online(&OnlineRules::default(), &f);
     assert_eq!(e.codes(), ["cancellations_month"]);
     assert_eq!(e.refusals[0].until, Some(date!(2027 - 01 - 01)));
-    let off = OnlineRules { max_cancellations_per_day: 0, max_cancellations_per_month: 0, ..Default::default() };
+    let off = OnlineRules {
+        max_cancellations_per_day: 0,
+        max_cancellations_per_month: 0,
+        ..Default::default()
+    };
     f.online_cancellations_today = 99;
     assert!(check_online(&off, &f).is_eligible());
 }
@@ -172,17 +202,32 @@ fn portrait_rules() {
     let rules = OnlineRules::default();
     let mut f = ok_facts();
     for s in PortraitSource::ALL {
-        assert_eq!(portrait_online_allowed(&rules, &f, s), s.usable_online(), "{s}");
+        assert_eq!(
+            portrait_online_allowed(&rules, &f, s),
+            s.usable_online(),
+            "{s}"
+        );
     }
     f.failed_photo_reviews = 2;
     assert!(portrait_online_allowed(&rules, &f, PortraitSource::Phone));
     f.failed_photo_reviews = 3;
-    for s in [PortraitSource::Phone, PortraitSource::PreparedUpload, PortraitSource::StudioReceipt] {
+    for s in [
+        PortraitSource::Phone,
+        PortraitSource::PreparedUpload,
+        PortraitSource::StudioReceipt,
+    ] {
         assert!(!portrait_online_allowed(&rules, &f, s), "{s}");
     }
-    assert!(portrait_online_allowed(&rules, &f, PortraitSource::ReuseOnFile));
+    assert!(portrait_online_allowed(
+        &rules,
+        &f,
+        PortraitSource::ReuseOnFile
+    ));
     assert_eq!(codes(&f), ["portrait_online_blocked"]);
-    assert_eq!(check_online(&rules, &f).refusals[0].instead, Alternative::CounterPortrait);
+    assert_eq!(
+        check_online(&rules, &f).refusals[0].instead,
+        Alternative::CounterPortrait
+    );
     f.portrait = Some(PortraitSource::ReuseOnFile);
     assert!(codes(&f).is_empty());
     // Reusing the photo on file needs a recent issuance.
@@ -197,34 +242,72 @@ fn delivery_areas() {
     let rules = OnlineRules::default();
     // 104 GB/T 2260 county-level codes + 15 NBS development zones.
     assert_eq!(rules.delivery_areas.len(), 119);
-    for ok in ["340104", "340121", "340181", "340176", "341881", "340104001", "340121100", "340121100201"] {
+    for ok in [
+        "340104",
+        "340121",
+        "340181",
+        "340176",
+        "341881",
+        "340104001",
+        "340121100",
+        "340121100201",
+    ] {
         assert!(delivery_allowed(&rules, ok), "{ok}");
     }
-    for bad in ["340100", "340000", "320102", "349901", "34010", "34010a", "", "340121200", "340121599", "3401041"] {
+    for bad in [
+        "340100",
+        "340000",
+        "320102",
+        "349901",
+        "34010",
+        "34010a",
+        "",
+        "340121200",
+        "340121599",
+        "3401041",
+    ] {
         assert!(!delivery_allowed(&rules, bad), "{bad}");
     }
-    let lax = OnlineRules { refuse_township_addresses: false, ..Default::default() };
+    let lax = OnlineRules {
+        refuse_township_addresses: false,
+        ..Default::default()
+    };
     assert!(delivery_allowed(&lax, "340121200"));
     let mut f = ok_facts();
     f.delivery_division = Some("320102".into());
     assert_eq!(codes(&f), ["delivery_area"]);
-    assert_eq!(check_online(&rules, &f).refusals[0].instead, Alternative::ChoosePickup);
+    assert_eq!(
+        check_online(&rules, &f).refusals[0].instead,
+        Alternative::ChoosePickup
+    );
 }
 
 #[test]
 fn payment_window() {
     let rules = OnlineRules::default();
     let approved = datetime!(2026-09-30 16:20);
-    assert_eq!(payment_deadline(&rules, approved), datetime!(2026-10-02 16:20));
-    assert!(!payment_overdue(&rules, approved, datetime!(2026-10-02 16:20)));
-    assert!(payment_overdue(&rules, approved, datetime!(2026-10-02 16:21)));
+    assert_eq!(
+        payment_deadline(&rules, approved),
+        datetime!(2026-10-02 16:20)
+    );
+    assert!(!payment_overdue(
+        &rules,
+        approved,
+        datetime!(2026-10-02 16:20)
+    ));
+    assert!(payment_overdue(
+        &rules,
+        approved,
+        datetime!(2026-10-02 16:21)
+    ));
     let far = PrimitiveDateTime::new(Date::MAX, Time::MIDNIGHT);
     assert_eq!(payment_deadline(&rules, far).date(), Date::MAX);
 }
 
 #[test]
 fn rules_deserialise_with_defaults() {
-    let r: OnlineRules = serde_json::from_str(r#"{"min_age": 16, "delivery_areas": ["3401"]}"#).unwrap();
+    let r: OnlineRules =
+        serde_json::from_str(r#"{"min_age": 16, "delivery_areas": ["3401"]}"#).unwrap();
     assert_eq!(r.min_age, 16);
     assert_eq!(r.delivery_areas, ["3401"]);
     assert_eq!(r.max_cancellations_per_day, 3);

@@ -19,6 +19,7 @@
 //! - [`navigation`] – Amap / Baidu / Tencent deep links and web fallbacks (GCJ-02)
 //! - [`load`] – live point status, load level (heat-map colour), estimated wait
 //! - [`recommend`] – load-aware recommendation of (point, slot) options (错峰分流)
+//! - [`sla`] – the 15-working-day issuance SLA: due date, status, per-stage working days, percentiles
 //! - [`queue`] – counter queue tickets (A/W numbers) and the call-next rule
 //! - [`timefmt`] – serde helpers: `"HH:MM"`, `"YYYY-MM-DD"`, `"YYYY-MM-DDTHH:MM"`
 
@@ -36,6 +37,7 @@ pub mod navigation;
 pub mod phone;
 pub mod queue;
 pub mod recommend;
+pub mod sla;
 pub mod timefmt;
 pub mod validity;
 
@@ -47,7 +49,13 @@ pub use appointments::{
     BookingPolicy, BookingRuleError, DayException, DayHours, DaySchedule, ExceptionKind,
     OpeningHours, ScheduleError, Service, SlotPlan, SlotSpec,
 };
+pub use applications::{
+    ApplicationEvent, ApplicationKind, ApplicationState, Channel, Delivery, PortraitSource,
+    ReturnReason, Stage, Transition, TransitionContext, TransitionError,
+};
+pub use eligibility::{CitizenFacts, Eligibility, OnlineRules, Refusal};
 pub use load::{LoadLevel, PointStatus};
+pub use sla::{SlaPolicy, SlaStatus};
 pub use navigation::{NavConfig, NavLinks, Place, TravelMode};
 pub use queue::{Ticket, TicketId, TicketKind};
 pub use recommend::{Candidate, Recommendation};

@@ -2,7 +2,7 @@
 //! crate's own serde feature is not enabled here on purpose: its default form is a tuple).
 //!
 //! - [`hm`]: `Time` as `"HH:MM"` (seconds must be zero)
-//! - [`date`]: `Date` as `"YYYY-MM-DD"`
+//! - [`date`]: `Date` as `"YYYY-MM-DD"` ([`option_date`]: or `null`)
 //! - [`datetime`]: `PrimitiveDateTime` as `"YYYY-MM-DDTHH:MM"` (local China time, minute precision;
 //!   `"YYYY-MM-DDTHH:MM:SS"` is accepted on input, seconds are dropped)
 

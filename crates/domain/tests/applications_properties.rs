@@ -26,11 +26,15 @@ fn event() -> impl Strategy<Value = E> {
         Just(E::MarkProduced),
         Just(E::PassQualityCheck),
         Just(E::FailQualityCheck),
-        text.prop_map(|t| E::Dispatch { tracking_no: t.into() }),
+        text.prop_map(|t| E::Dispatch {
+            tracking_no: t.into()
+        }),
         any::<i64>().prop_map(|point| E::RouteToPickup { point }),
         Just(E::DeliveryFailedReturned),
         any::<bool>().prop_map(|face_verified| E::Delivered { face_verified }),
-        any::<bool>().prop_map(|fingerprint_verified| E::Collected { fingerprint_verified }),
+        any::<bool>().prop_map(|fingerprint_verified| E::Collected {
+            fingerprint_verified
+        }),
         Just(E::Close),
         prop_oneof![Just(Actor::Citizen), Just(Actor::Officer)].prop_map(|by| E::Cancel { by }),
     ]
@@ -43,12 +47,14 @@ fn context() -> impl Strategy<Value = TransitionContext> {
         any::<bool>(),
         any::<bool>(),
     )
-        .prop_map(|(channel, delivery, fee_waived, has_appointment)| TransitionContext {
-            channel,
-            delivery,
-            fee_waived,
-            has_appointment,
-        })
+        .prop_map(
+            |(channel, delivery, fee_waived, has_appointment)| TransitionContext {
+                channel,
+                delivery,
+                fee_waived,
+                has_appointment,
+            },
+        )
 }
 
 /// Valid-payload events, used to walk deep into the machine.
@@ -56,9 +62,13 @@ fn canonical() -> Vec<E> {
     vec![
         E::Submit,
         E::StartReview { reviewer: 1 },
-        E::Return { reasons: vec![ReturnReason::PhotoNonconforming] },
+        E::Return {
+            reasons: vec![ReturnReason::PhotoNonconforming],
+        },
         E::Resubmit,
-        E::Reject { reason: "资料造假".into() },
+        E::Reject {
+            reason: "资料造假".into(),
+        },
         E::Approve,
         E::RequestPayment,
         E::PaymentSucceeded,
@@ -67,11 +77,17 @@ fn canonical() -> Vec<E> {
         E::MarkProduced,
         E::PassQualityCheck,
         E::FailQualityCheck,
-        E::Dispatch { tracking_no: "EA123456789CN".into() },
+        E::Dispatch {
+            tracking_no: "EA123456789CN".into(),
+        },
         E::RouteToPickup { point: 2 },
         E::DeliveryFailedReturned,
-        E::Delivered { face_verified: true },
-        E::Collected { fingerprint_verified: true },
+        E::Delivered {
+            face_verified: true,
+        },
+        E::Collected {
+            fingerprint_verified: true,
+        },
         E::Close,
         E::Cancel { by: Actor::Citizen },
         E::Cancel { by: Actor::Officer },
