@@ -8,18 +8,19 @@
 //! # The state machine
 //!
 //! ```text
-//! draft ─Submit→ submitted ─StartReview→ under_review ─Approve→ approved ─RequestPayment→ awaiting_payment
-//!                   ↑                      │  │                    │  (fee waived: StartProduction)      │
-//!                   └──Resubmit── returned ←Return                 │                         PaymentSucceeded
-//!                                          └Reject→ rejected       └PaymentWindowExpired→ expired ←──────┤
-//!                                                                                                        ↓
-//!   in_production ←StartProduction── paid; in_production ─MarkProduced→ produced ─PassQualityCheck→ quality_checked
-//!        ↑                                                              │
-//!        └──────────────────────FailQualityCheck────────────────────────┘
-//!   quality_checked ─Dispatch (EMS)→ dispatched ─Delivered{face ok}→ delivered ─Close→ closed
-//!                   ─RouteToPickup (pickup)→ ready_for_pickup ─Collected{fingerprint ok}→ collected ─Close→ closed
-//!   dispatched ─DeliveryFailedReturned→ ready_for_pickup
-//!   Cancel{by}: see below → cancelled
+//! main line      draft ─Submit→ submitted ─StartReview→ under_review ─Approve→ approved
+//!                ─RequestPayment→ awaiting_payment ─PaymentSucceeded→ paid ─StartProduction→
+//!                in_production ─MarkProduced→ produced ─PassQualityCheck→ quality_checked
+//! EMS            quality_checked ─Dispatch→ dispatched ─Delivered{face ok}→ delivered ─Close→ closed
+//! pickup         quality_checked ─RouteToPickup→ ready_for_pickup ─Collected{fingerprint ok}→ collected ─Close→ closed
+//! correction     under_review ─Return→ returned ─Resubmit→ submitted
+//! refusal        under_review ─Reject→ rejected
+//! no payment     approved | awaiting_payment ─PaymentWindowExpired→ expired
+//! fee waived     approved ─StartProduction→ in_production
+//! bad card       produced ─FailQualityCheck→ in_production
+//! not delivered  dispatched ─DeliveryFailedReturned→ ready_for_pickup
+//! cancellation   (see below) ─Cancel{by}→ cancelled
+//! terminal       rejected, closed, cancelled, expired
 //! ```
 //!
 //! Decisions (also in the crate README):

@@ -6,23 +6,23 @@
 //! with a stable code, a message and an alternative ("instead"), so the citizen learns in one
 //! visit everything that stands in the way, not one obstacle per attempt.
 //!
-//! Rule by rule (Hefei rule number in brackets):
-//! - registered residence (户籍) in Anhui [4]: the *registered division* decides, not the ID
+//! Rule by rule (Hefei rule numbers in parentheses):
+//! - registered residence (户籍) in Anhui (rule 4): the *registered division* decides, not the ID
 //!   number's address code, which records the place of first registration and never changes;
-//! - kinds: first applications go to the police station of the registered residence [5];
+//! - kinds: first applications go to the police station of the registered residence (rule 5);
 //!   temporary cards are issued on the spot at a counter, so they are not offered online either;
-//! - aged 18 or over [6], in completed years on `today` (the 18th birthday itself qualifies);
-//! - a card issued within the last two years [6]: issued on or after the same calendar date two
+//! - aged 18 or over (rule 6), in completed years on `today` (the 18th birthday itself qualifies);
+//! - a card issued within the last two years (rule 6): issued on or after the same calendar date two
 //!   years before `today` (inclusive; 02-29 falls back to 02-28);
 //! - intermediate real-name verification (中级实名认证, 2019 announcement FAQ);
-//! - three cancellations today block the rest of the day [8], ten this month the rest of the
-//!   month [9]. The counters are those *before* this attempt: after the 3rd cancellation of a
+//! - three cancellations today block the rest of the day (rule 8), ten this month the rest of the
+//!   month (rule 9). The counters are those *before* this attempt: after the 3rd cancellation of a
 //!   day no new application can be made, so a 4th cannot happen;
 //! - after three failed photo reviews no new online photo until the next successful issuance
-//!   [3] (the counter is reset by the store on issuance); reusing the photo on file stays
-//!   possible; only photos from a recent issuance or the self-declared check are usable [11];
-//! - EMS delivery only to Anhui's cities and county seats [1] (see [`delivery_allowed`]);
-//! - payment within 48 hours of approval [10] ([`payment_deadline`]).
+//!   (rule 3) (the counter is reset by the store on issuance); reusing the photo on file stays
+//!   possible; only photos from a recent issuance or the self-declared check are usable (rule 11);
+//! - EMS delivery only to Anhui's cities and county seats (rule 1) (see [`delivery_allowed`]);
+//! - payment within 48 hours of approval (rule 10) ([`payment_deadline`]).
 //!
 //! A limit of 0 switches that rule off (like `appointments::BookingPolicy`).
 
@@ -407,8 +407,8 @@ pub fn check_online(rules: &OnlineRules, facts: &CitizenFacts) -> Eligibility {
 }
 
 /// Refusals for a portrait source on the online route (empty = usable): counter and kiosk
-/// photos need the citizen on site [11]; new online photos are blocked after the failed-review
-/// limit [3]; the photo on file is usable only from an issuance inside the reuse window [11].
+/// photos need the citizen on site (rule 11); new online photos are blocked after the failed-review
+/// limit (rule 3); the photo on file is usable only from an issuance inside the reuse window (rule 11).
 pub fn check_portrait(
     rules: &OnlineRules,
     facts: &CitizenFacts,
