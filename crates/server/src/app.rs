@@ -129,7 +129,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), render_errors))
         .layer(CatchPanicLayer::custom(|_| AppError::internal().into_response()))
         .layer(middleware::from_fn(track_metrics))
-        .layer(security_headers())
+        .layer(security_headers(state.config.map.tile_origin().as_deref()))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request| {
                 let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -142,7 +142,9 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-fn security_headers() -> tower::layer::util::Stack<
+/// Security headers for every response. The CSP allows images from the configured map tile server, nothing else
+/// from elsewhere.
+fn security_headers(tile_origin: Option<&str>) -> tower::layer::util::Stack<
     SetResponseHeaderLayer<HeaderValue>,
     tower::layer::util::Stack<SetResponseHeaderLayer<HeaderValue>, tower::layer::util::Stack<SetResponseHeaderLayer<HeaderValue>, SetResponseHeaderLayer<HeaderValue>>>,
 > {
@@ -155,9 +157,11 @@ fn security_headers() -> tower::layer::util::Stack<
                 SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")),
                 SetResponseHeaderLayer::if_not_present(
                     header::CONTENT_SECURITY_POLICY,
-                    HeaderValue::from_static(
-                        "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-                    ),
+                    HeaderValue::from_str(&format!(
+                        "default-src 'self'; img-src 'self' data: blob:{}; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+                        tile_origin.map(|o| format!(" {o}")).unwrap_or_default()
+                    ))
+                    .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'")),
                 ),
             ),
         ),

@@ -130,17 +130,15 @@ async fn day_exceptions(state: &AppState, point_id: &str, from: Date, to: Date) 
         .collect())
 }
 
-/// Creates the slots of the booking horizon that do not exist yet. Idempotent, safe on every instance at once.
-pub async fn ensure_slots(state: &AppState, p: &AcceptancePoint) -> AppResult<u64> {
-    let Some(plan) = plan_of(p) else { return Ok(0) };
+/// The slots the point's settings and exceptions offer on the days `first..=last` (nothing is stored).
+pub async fn planned_slots(state: &AppState, p: &AcceptancePoint, first: Date, last: Date) -> AppResult<Vec<NewSlot>> {
+    let Some(plan) = plan_of(p) else { return Ok(Vec::new()) };
     let calendar = WorkCalendar::official();
-    let today = local_now(state).date();
-    let days = rules::slot_days(today, policy(state).horizon_working_days, calendar);
-    let (Some(first), Some(last)) = (days.first().copied(), days.last().copied()) else { return Ok(0) };
     let exceptions = day_exceptions(state, &p.id, first, last).await?;
     let hours = hours_of(p);
     let mut slots = Vec::new();
-    for day in days {
+    let mut day = first;
+    while day <= last {
         for spec in rules::slots_for_day(&hours, &plan, day, calendar, &exceptions) {
             slots.push(NewSlot {
                 point_id: p.id.clone(),
@@ -151,7 +149,18 @@ pub async fn ensure_slots(state: &AppState, p: &AcceptancePoint) -> AppResult<u6
                 capacity: spec.capacity as i64,
             });
         }
+        day = day.next_day().unwrap_or(Date::MAX);
     }
+    Ok(slots)
+}
+
+/// Creates the slots of the booking horizon that do not exist yet. Idempotent, safe on every instance at once.
+/// (Changes to existing slots are `point_admin::reconcile_slots`' job.)
+pub async fn ensure_slots(state: &AppState, p: &AcceptancePoint) -> AppResult<u64> {
+    let today = local_now(state).date();
+    let days = rules::slot_days(today, policy(state).horizon_working_days, WorkCalendar::official());
+    let (Some(first), Some(last)) = (days.first().copied(), days.last().copied()) else { return Ok(0) };
+    let slots = planned_slots(state, p, first, last).await?;
     Ok(state.store.ensure_slots(&slots).await?)
 }
 
@@ -294,7 +303,7 @@ pub async fn book(state: &AppState, citizen: &Citizen, slot_id: &str, service: &
     state
         .audit(actor, "appointment.book", &format!("appointment:{}", appt.id), serde_json::json!({ "point": p.id, "slot": slot.id, "service": service.code() }))
         .await?;
-    notify(state, citizen, &format!("【居民身份证服务】您已预约{}{} {}的{},预约码{}。请按时前往，凭预约码取号。", p.name, slot.day, hhmm(slot.start_min), service.name_zh(), appt.code)).await;
+    notify_citizen(state, citizen, &format!("【居民身份证服务】您已预约{}{} {}的{},预约码{}。请按时前往，凭预约码取号。", p.name, slot.day, hhmm(slot.start_min), service.name_zh(), appt.code)).await;
     Ok(appt)
 }
 
@@ -316,7 +325,7 @@ pub async fn reschedule(state: &AppState, citizen: &Citizen, appointment_id: &st
     state
         .audit(actor, "appointment.reschedule", &format!("appointment:{}", moved.id), serde_json::json!({ "from": old_slot.id, "to": new_slot.id }))
         .await?;
-    notify(state, citizen, &format!("【居民身份证服务】您的预约已改至{}{} {},预约码{}。", p.name, new_slot.day, hhmm(new_slot.start_min), moved.code)).await;
+    notify_citizen(state, citizen, &format!("【居民身份证服务】您的预约已改至{}{} {},预约码{}。", p.name, new_slot.day, hhmm(new_slot.start_min), moved.code)).await;
     Ok(moved)
 }
 
@@ -333,7 +342,7 @@ pub async fn cancel(state: &AppState, citizen: &Citizen, appointment_id: &str, a
         other => other.into(),
     })?;
     state.audit(actor, "appointment.cancel", &format!("appointment:{}", cancelled.id), serde_json::json!({})).await?;
-    notify(state, citizen, &format!("【居民身份证服务】您{} {}的预约已取消。", slot.day, hhmm(slot.start_min))).await;
+    notify_citizen(state, citizen, &format!("【居民身份证服务】您{} {}的预约已取消。", slot.day, hhmm(slot.start_min))).await;
     Ok(cancelled)
 }
 
@@ -353,7 +362,7 @@ pub fn hhmm(minutes: i64) -> String {
 }
 
 /// Booking notices go through the SMS gateway; a failed notice is logged, never a failed booking.
-async fn notify(state: &AppState, citizen: &Citizen, body: &str) {
+pub async fn notify_citizen(state: &AppState, citizen: &Citizen, body: &str) {
     if let Err(e) = state.sms.send(&citizen.phone, body, state.now_ms()).await {
         tracing::warn!(error = %e, "appointment notice not sent");
     }
@@ -391,7 +400,7 @@ pub async fn housekeeping(state: &AppState) -> AppResult<Housekeeping> {
             let (Some(citizen), Some(slot), Some(p)) = (state.store.citizen(&a.citizen_id).await?, state.store.slot(&a.slot_id).await?, state.store.point(&a.point_id).await?) else {
                 continue;
             };
-            notify(state, &citizen, &format!("【居民身份证服务】提醒：您预约了明天{} {}在{}办理业务，预约码{}。如不能前往，请提前取消。", slot.day, hhmm(slot.start_min), p.name, a.code)).await;
+            notify_citizen(state, &citizen, &format!("【居民身份证服务】提醒：您预约了明天{} {}在{}办理业务，预约码{}。如不能前往，请提前取消。", slot.day, hhmm(slot.start_min), p.name, a.code)).await;
             sent += 1;
         }
     }

@@ -37,6 +37,39 @@ pub struct Config {
     pub postage_fen: i64,
     /// Booking rules: horizon, lead time, cancellation cut-off, monthly limits, check-in window.
     pub appointments: shenfen_domain::appointments::BookingPolicy,
+    /// The base layer under the heat map.
+    pub map: MapConfig,
+}
+
+/// The heat map's base layer. Without a tile server (the default, and every test) the page draws the district
+/// centres shipped in the repository, so it works offline; production sets a tile server of its choosing. The
+/// points are stored in GCJ-02, so the tiles must be GCJ-02 tiles too (as Amap's and Tencent's are).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MapConfig {
+    /// Slippy-map tile URL template with `{z}`, `{x}` and `{y}`, e.g. `https://tiles.example.gov.cn/{z}/{x}/{y}.png`.
+    pub tile_url: Option<String>,
+    /// Attribution shown under the map (required by most tile providers' terms).
+    pub attribution: String,
+}
+
+impl MapConfig {
+    /// The tile server's origin (`scheme://host[:port]`) for the CSP `img-src`, when a valid template is set.
+    pub fn tile_origin(&self) -> Option<String> {
+        let url = self.tile_url.as_deref()?;
+        let rest = url.strip_prefix("https://").map(|r| ("https", r)).or_else(|| url.strip_prefix("http://").map(|r| ("http", r)))?;
+        let host = rest.1.split('/').next().filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:".contains(c)))?;
+        Some(format!("{}://{}", rest.0, host))
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        if let Some(url) = &self.tile_url {
+            if self.tile_origin().is_none() || !["{z}", "{x}", "{y}"].iter().all(|p| url.contains(p)) || url.contains(['"', '<', '>', ' ']) {
+                bail!("map.tile_url must be an http(s) URL template containing {{z}}, {{x}} and {{y}}");
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -95,6 +128,7 @@ impl Default for Config {
             limits: Limits::default(),
             postage_fen: shenfen_domain::fees::FeeSchedule::DEFAULT_POSTAGE_FEN,
             appointments: Default::default(),
+            map: MapConfig::default(),
         }
     }
 }
@@ -132,6 +166,7 @@ impl Config {
         }
         fig = fig.merge(Env::prefixed("SHENFEN_").ignore(&["config", "test_postgres_url"]).split("__"));
         let config: Config = fig.extract().context("invalid configuration")?;
+        config.map.check()?;
         Ok(config)
     }
 

@@ -63,6 +63,11 @@ impl Keys {
         })
     }
 
+    /// Keys from three 64-hex-character strings (benchmarks that share keys with the servers they start).
+    pub fn from_hex(cookie: &str, field: &str, blind: &str) -> anyhow::Result<Keys> {
+        Ok(Keys { cookie: parse_key("cookie_key", cookie)?, field: parse_key("field_key", field)?, blind: parse_key("blind_index_key", blind)? })
+    }
+
     /// Fresh random keys (tests).
     pub fn random() -> Keys {
         let mut k = Keys { cookie: [0; 32], field: [0; 32], blind: [0; 32] };

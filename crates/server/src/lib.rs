@@ -12,6 +12,7 @@ pub mod demo;
 pub mod error;
 pub mod i18n;
 pub mod ops;
+pub mod point_admin;
 pub mod pages;
 pub mod registry;
 pub mod sms;

@@ -6,7 +6,7 @@
 mod support;
 
 use shenfen_server::app::Clock;
-use support::{Db, TestApp, http};
+use support::{csrf_of, Db, TestApp, http};
 
 const ZHANG_ID: &str = "34010419900307177X";
 const LI_ID: &str = "34010219850615246X";
@@ -39,11 +39,6 @@ macro_rules! on_both_fixed {
             }
         }
     };
-}
-
-fn csrf_of(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("form with csrf field") + "name=\"csrf\" value=\"".len();
-    html[at..].split('"').next().unwrap().to_string()
 }
 
 /// Every `name="slot_id" value="…"` on a page, in order.
@@ -89,13 +84,7 @@ async fn citizen(app: &TestApp, phone: &str, verify: Option<(&str, &str)>) -> (r
 }
 
 async fn staff(app: &TestApp, username: &str) -> (reqwest::Client, String) {
-    let c = http();
-    let (_, html) = get(&c, app, "/staff/sign-in").await;
-    let csrf = csrf_of(&html);
-    let password = shenfen_server::demo::DEMO_STAFF.iter().find(|s| s.0 == username).unwrap().1;
-    let r = post(&c, app, "/staff/sign-in", &[("csrf", &csrf), ("username", username), ("password", password)]).await;
-    assert_eq!(r.status(), 303);
-    (c, csrf)
+    support::staff_pages(app, username).await
 }
 
 async fn counter_point(app: &TestApp) -> String {
@@ -368,3 +357,42 @@ on_both_fixed!(counter_console_roles_check_in_and_queue, |app| {
     assert!(card.contains("暂停服务") && card.contains("系统维护"));
     assert!(app.state.store.audit_entries(0, 1000).await.unwrap().iter().any(|e| e.record.action == "point.status"));
 });
+
+/// Offline (the default) the map draws the district seats shipped in the repository; with a tile server configured
+/// for production it draws that server's tiles under the markers and the CSP admits exactly that origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn map_uses_the_configured_tile_server() {
+    let offline = TestApp::start(Db::Sqlite).await.unwrap();
+    let r = http().get(offline.url("/points")).send().await.unwrap();
+    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_string();
+    let html = r.text().await.unwrap();
+    assert!(!html.contains("<image") && html.contains("class=\"map-label\""));
+    assert!(csp.contains("img-src 'self' data: blob:;"), "{csp}");
+
+    let app = TestApp::start_with(Db::Sqlite, Clock::default(), |c| {
+        c.map.tile_url = Some("https://tiles.example.gov.cn/gcj02/{z}/{x}/{y}.png".into());
+        c.map.attribution = "© 示例测绘".into();
+    })
+    .await
+    .unwrap();
+    let r = http().get(app.url("/points?district=340104")).send().await.unwrap();
+    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains("img-src 'self' data: blob: https://tiles.example.gov.cn;"), "{csp}");
+    let html = r.text().await.unwrap();
+    let tiles: Vec<&str> = html.split("<image class=\"map-tile\" href=\"").skip(1).map(|s| s.split('"').next().unwrap()).collect();
+    assert!((2..=48).contains(&tiles.len()), "{} tiles", tiles.len());
+    // Hefei (31.8°N, 117.2°E) lies in tile x = 3381, y = 1665 at zoom 12 (slippy-map numbering): every tile drawn
+    // is at one zoom level and near it.
+    let (z, x, y): (Vec<u32>, Vec<u32>, Vec<u32>) = tiles.iter().fold((vec![], vec![], vec![]), |mut acc, t| {
+        let parts: Vec<u32> = t.trim_end_matches(".png").rsplit('/').take(3).map(|p| p.parse().unwrap()).collect();
+        acc.0.push(parts[2]);
+        acc.1.push(parts[1]);
+        acc.2.push(parts[0]);
+        acc
+    });
+    assert!(z.iter().all(|v| *v == z[0]) && (9..=14).contains(&z[0]), "{z:?}");
+    let scale = 2f64.powi(z[0] as i32 - 12);
+    assert!(x.iter().all(|v| ((*v as f64) / scale - 3381.0).abs() < 4.0), "{x:?}");
+    assert!(y.iter().all(|v| ((*v as f64) / scale - 1665.0).abs() < 4.0), "{y:?}");
+    assert!(html.contains("© 示例测绘"));
+}

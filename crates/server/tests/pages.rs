@@ -3,15 +3,9 @@
 
 mod support;
 
-use support::{Db, TestApp, http};
+use support::{csrf_of, Db, TestApp, http};
 
 const ZHANG_ID: &str = "34010419900307177X";
-
-/// The CSRF token of the first form on the page.
-fn csrf_of(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("form with csrf field") + "name=\"csrf\" value=\"".len();
-    html[at..].split('"').next().unwrap().to_string()
-}
 
 async fn get(c: &reqwest::Client, app: &TestApp, path: &str) -> (u16, String) {
     let r = c.get(app.url(path)).send().await.unwrap();

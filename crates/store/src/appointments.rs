@@ -23,6 +23,12 @@ pub trait AppointmentStore: Send + Sync {
     async fn ensure_slots(&self, slots: &[NewSlot]) -> Result<u64>;
     /// Sets the capacity of a point's slots on one day, never below what is already booked.
     async fn set_day_capacity(&self, point_id: &str, day: &str, capacity: i64) -> Result<u64>;
+    /// Sets each slot's capacity, never below what is already booked (one conditional UPDATE per slot, in one
+    /// transaction). Capacity 0 withdraws an unbooked slot that the point's new hours no longer offer.
+    async fn set_slot_capacities(&self, capacities: &[(String, i64)]) -> Result<u64>;
+    /// Cancels every still-booked appointment of a point on a day the office closes, freeing their seats, in one
+    /// transaction; returns them so their holders can be told. Not counted against the citizens' monthly limits.
+    async fn cancel_for_closure(&self, point_id: &str, day: &str, now: Millis) -> Result<Vec<Appointment>>;
     async fn slot(&self, id: &str) -> Result<Option<Slot>>;
     async fn slots(&self, point_id: &str, from_day: &str, to_day: &str) -> Result<Vec<Slot>>;
     /// Booked and capacity per point for each day in the range.
@@ -229,6 +235,50 @@ macro_rules! sql_appointments {
                     .execute(&self.write)
                     .await?;
                 Ok(r.rows_affected())
+            }
+
+            async fn set_slot_capacities(&self, capacities: &[(String, i64)]) -> Result<u64> {
+                let pool = self.write.clone();
+                let capacities = capacities.to_vec();
+                detached(async move {
+                    let mut tx = pool.begin().await?;
+                    let mut changed = 0;
+                    for (id, capacity) in &capacities {
+                        let r = sqlx::query("UPDATE slots SET capacity = CASE WHEN booked > $1 THEN booked ELSE $1 END WHERE id = $2 AND capacity <> CASE WHEN booked > $1 THEN booked ELSE $1 END")
+                            .bind(capacity)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                        changed += r.rows_affected();
+                    }
+                    tx.commit().await?;
+                    Ok(changed)
+                })
+                .await
+            }
+
+            async fn cancel_for_closure(&self, point_id: &str, day: &str, now: Millis) -> Result<Vec<Appointment>> {
+                let pool = self.write.clone();
+                let (point_id, day) = (point_id.to_string(), day.to_string());
+                detached(async move {
+                    let mut tx = pool.begin().await?;
+                    let rows = sqlx::query(&format!(
+                        "UPDATE appointments SET status = 'cancelled', updated_at = $1 WHERE status = 'booked' AND slot_id IN \
+                         (SELECT id FROM slots WHERE point_id = $2 AND day = $3) RETURNING {APPT_COLS}"
+                    ))
+                    .bind(now)
+                    .bind(&point_id)
+                    .bind(&day)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let cancelled = rows.iter().map(Self::appt_row).collect::<Result<Vec<_>>>()?;
+                    for a in &cancelled {
+                        sqlx::query("UPDATE slots SET booked = booked - 1 WHERE id = $1 AND booked > 0").bind(&a.slot_id).execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(cancelled)
+                })
+                .await
             }
 
             async fn slot(&self, id: &str) -> Result<Option<Slot>> {

@@ -114,6 +114,18 @@ pub async fn connect(url: &str) -> Result<DynStore> {
     }
 }
 
+/// Creates a schema in the PostgreSQL database at `url`, so a benchmark or scale-out run gets tables of its own
+/// (connect with `?options=-csearch_path%3D<schema>`). Only `[a-z0-9_]` names are accepted.
+pub async fn create_schema(url: &str, schema: &str) -> Result<()> {
+    if schema.is_empty() || !schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        return Err(StoreError::Corrupt(format!("invalid schema name {schema:?}")));
+    }
+    let admin = PgStore::connect(PgConnectOptions::from_str(url)?, 1).await?;
+    sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).execute(&admin.write).await?;
+    admin.write.close().await;
+    Ok(())
+}
+
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }

@@ -197,7 +197,8 @@ async fn point_slots(State(state): State<AppState>, Path(id): Path<String>, Quer
     }
     let serving = matches!(p.status, shenfen_store::PointStatus::Open | shenfen_store::PointStatus::Busy);
     let slots = state.store.slots(&p.id, &appts::day_key(from), &appts::day_key(to)).await?;
-    Ok(Json(slots.iter().map(|s| slot_view(&state, s, serving)).collect()))
+    // Withdrawn slots (capacity 0, see `point_admin::reconcile_slots`) are not offered.
+    Ok(Json(slots.iter().filter(|s| s.capacity > 0).map(|s| slot_view(&state, s, serving)).collect()))
 }
 
 #[derive(Deserialize, IntoParams)]

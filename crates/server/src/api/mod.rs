@@ -4,6 +4,7 @@
 
 mod accounts;
 pub mod appointments;
+mod point_admin;
 mod reference;
 mod staff;
 
@@ -29,6 +30,7 @@ use crate::error::AppError;
         (name = "reference", description = "Reference data and validation"),
         (name = "appointments", description = "Acceptance points, live load, slots and appointments"),
         (name = "counter", description = "Counter operations: status, check-in, queue"),
+        (name = "admin", description = "Administration: acceptance points, capacity, per-day exceptions"),
     )
 )]
 struct ApiDoc;
@@ -65,6 +67,7 @@ pub fn router(state: AppState) -> (axum::Router<AppState>, utoipa::openapi::Open
         .merge(staff::router())
         .merge(reference::router())
         .merge(appointments::router())
+        .merge(point_admin::router())
         .split_for_parts()
 }
 

@@ -292,17 +292,38 @@ pub struct MapDot {
     pub title: String,
 }
 
-/// The heat map's base layer and markers, projected in Rust (equirectangular, fitted to the points' bounding box).
+/// One raster tile of the configured tile server, placed in the SVG.
+pub struct MapTile {
+    pub href: String,
+    pub x: String,
+    pub y: String,
+    pub size: String,
+}
+
+/// The heat map's base layer and markers, projected in Rust (Web Mercator, fitted to the points' bounding box, so
+/// the configured slippy-map tiles line up with the markers).
 pub struct MapView {
     pub width: u32,
     pub height: u32,
+    /// Tiles of the configured tile server; empty offline (the district centres are the base layer then).
+    pub tiles: Vec<MapTile>,
+    pub attribution: String,
     pub labels: Vec<MapLabel>,
     pub dots: Vec<MapDot>,
     pub origin: Option<MapLabel>,
     pub grid: Vec<String>,
 }
 
-fn build_map(list: &[PointSummary], rows: &[PointRow], near: Option<LatLng>, lang: Lang) -> MapView {
+/// Web Mercator y of a latitude (radians of the projected plane).
+fn mercator_y(lat: f64) -> f64 {
+    (std::f64::consts::FRAC_PI_4 + lat.to_radians() / 2.0).tan().ln()
+}
+
+/// Most tiles drawn under one map (a city needs 6–12).
+const MAX_TILES: usize = 48;
+
+fn build_map(list: &[PointSummary], rows: &[PointRow], near: Option<LatLng>, lang: Lang, cfg: &crate::config::MapConfig) -> MapView {
+    use std::f64::consts::PI;
     const W: f64 = 360.0;
     const PAD: f64 = 22.0;
     let (mut min_lat, mut max_lat, mut min_lng, mut max_lng) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
@@ -313,17 +334,41 @@ fn build_map(list: &[PointSummary], rows: &[PointRow], near: Option<LatLng>, lan
         max_lng = max_lng.max(p.lng);
     }
     if list.is_empty() {
-        return MapView { width: W as u32, height: 200, labels: vec![], dots: vec![], origin: None, grid: vec![] };
+        return MapView { width: W as u32, height: 200, tiles: vec![], attribution: String::new(), labels: vec![], dots: vec![], origin: None, grid: vec![] };
     }
     // A little margin around the points, and never a degenerate box.
     let (dlat, dlng) = ((max_lat - min_lat).max(0.01) * 0.05, (max_lng - min_lng).max(0.01) * 0.05);
     let (min_lat, max_lat, min_lng, max_lng) = (min_lat - dlat, max_lat + dlat, min_lng - dlng, max_lng + dlng);
-    let kx = ((min_lat + max_lat) / 2.0).to_radians().cos();
-    let scale = (W - 2.0 * PAD) / ((max_lng - min_lng) * kx);
-    let h = ((max_lat - min_lat) * scale + 2.0 * PAD).clamp(160.0, 520.0);
-    let project = |lat: f64, lng: f64| -> (f64, f64) { (PAD + (lng - min_lng) * kx * scale, PAD + (max_lat - lat) * scale) };
+    let (x0, y_top) = (min_lng.to_radians(), mercator_y(max_lat));
+    let scale = (W - 2.0 * PAD) / (max_lng.to_radians() - x0);
+    let h = ((y_top - mercator_y(min_lat)) * scale + 2.0 * PAD).clamp(160.0, 520.0);
+    let project = |lat: f64, lng: f64| -> (f64, f64) { (PAD + (lng.to_radians() - x0) * scale, PAD + (y_top - mercator_y(lat)) * scale) };
     let inside = |x: f64, y: f64| (0.0..=W).contains(&x) && (0.0..=h).contains(&y);
     let fmt = |v: f64| format!("{v:.1}");
+    let mut tiles = Vec::new();
+    if let Some(template) = cfg.tile_url.as_deref() {
+        // The zoom whose 256-px tiles come closest to the map's own scale; the tiles covering the drawn area.
+        let z = (2.0 * PI * scale / 256.0).log2().round().clamp(3.0, 18.0) as u32;
+        let n = f64::from(1u32 << z);
+        let size = 2.0 * PI / n;
+        let (left, right) = (x0 - PAD / scale, x0 + (W - PAD) / scale);
+        let (top, bottom) = (y_top + PAD / scale, y_top - (h - PAD) / scale);
+        let tx = ((left + PI) / size).floor().max(0.0) as i64..=((right + PI) / size).floor().min(n - 1.0) as i64;
+        let ty = ((PI - top) / size).floor().max(0.0) as i64..=((PI - bottom) / size).floor().min(n - 1.0) as i64;
+        'rows: for y in ty {
+            for x in tx.clone() {
+                if tiles.len() >= MAX_TILES {
+                    break 'rows;
+                }
+                tiles.push(MapTile {
+                    href: template.replace("{z}", &z.to_string()).replace("{x}", &x.to_string()).replace("{y}", &y.to_string()),
+                    x: fmt(PAD + (-PI + x as f64 * size - x0) * scale),
+                    y: fmt(PAD + (y_top - (PI - y as f64 * size)) * scale),
+                    size: format!("{:.2}", size * scale),
+                });
+            }
+        }
+    }
     let labels = shenfen_domain::division::anhui_divisions()
         .iter()
         .filter(|d| d.level == shenfen_domain::division::DivisionLevel::County)
@@ -343,8 +388,8 @@ fn build_map(list: &[PointSummary], rows: &[PointRow], near: Option<LatLng>, lan
         })
         .collect();
     let origin = near.map(|o| project(o.lat, o.lng)).filter(|(x, y)| inside(*x, *y)).map(|(x, y)| MapLabel { x: fmt(x), y: fmt(y), name: String::new() });
-    let grid = (1..6).map(|i| fmt(W * i as f64 / 6.0)).collect();
-    MapView { width: W as u32, height: h.round() as u32, labels, dots, origin, grid }
+    let grid = if tiles.is_empty() { (1..6).map(|i| fmt(W * i as f64 / 6.0)).collect() } else { vec![] };
+    MapView { width: W as u32, height: h.round() as u32, tiles, attribution: cfg.attribution.clone(), labels, dots, origin, grid }
 }
 
 #[derive(Template)]
@@ -391,7 +436,7 @@ async fn points(State(state): State<AppState>, p: PageCtx, Query(q): Query<LocQu
     let list = points_near(&state, near).await?;
     let windows: std::collections::HashMap<String, i64> = state.store.list_points().await?.into_iter().map(|pt| (pt.id, pt.windows)).collect();
     let rows: Vec<PointRow> = list.iter().map(|s| point_row(s, windows.get(&s.id).copied().unwrap_or(1), &origin_query, p.lang)).collect();
-    let map = build_map(&list, &rows, near, p.lang);
+    let map = build_map(&list, &rows, near, p.lang, &state.config.map);
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     let page = PointsPage {
         p: &p,
@@ -545,7 +590,7 @@ async fn point_page(state: &AppState, p: &PageCtx, user: &MaybeUser, id: &str, i
     let serving = matches!(pt.status, shenfen_store::PointStatus::Open | shenfen_store::PointStatus::Busy);
     let mut days: Vec<DayGroup> = Vec::new();
     let now_ms = state.now_ms();
-    for s in slots.iter().filter(|s| s.starts_at > now_ms) {
+    for s in slots.iter().filter(|s| s.starts_at > now_ms && s.capacity > 0) {
         let v = slot_view(state, s, serving);
         let n = days.len();
         match days.last_mut() {
@@ -765,7 +810,7 @@ async fn render_appointment(state: &AppState, p: &PageCtx, citizen: &Citizen, id
         let (from, to) = (appts::day_key(now.date()), appts::day_key(now.date() + time::Duration::days(31)));
         for s in state.store.slots(&pt.id, &from, &to).await? {
             let v = slot_view(state, &s, serving);
-            if !v.bookable || s.id == a.slot_id {
+            if !v.bookable || s.id == a.slot_id || s.capacity == 0 {
                 continue;
             }
             let n = choices.len();

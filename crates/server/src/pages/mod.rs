@@ -3,6 +3,7 @@
 
 mod account;
 mod appointments;
+mod point_admin;
 mod staff;
 
 use askama::Template;
@@ -135,6 +136,7 @@ pub fn router(_state: AppState) -> Router<AppState> {
         .merge(account::router())
         .merge(staff::router())
         .merge(appointments::router())
+        .merge(point_admin::router())
 }
 
 #[derive(Template)]

@@ -57,6 +57,8 @@ struct WorkbenchPage<'a> {
     scope: String,
     /// Counter staff and administrators run the counter console.
     counter: bool,
+    /// Administrators manage acceptance points.
+    admin: bool,
 }
 
 async fn workbench(State(state): State<AppState>, p: PageCtx, user: MaybeUser) -> Result<Response, AppError> {
@@ -71,5 +73,6 @@ async fn workbench(State(state): State<AppState>, p: PageCtx, user: MaybeUser) -
         ScopeKind::Point => state.store.point(&staff.scope.code).await?.map(|pt| pt.name).unwrap_or_else(|| staff.scope.code.clone()),
     };
     let counter = matches!(staff.role, shenfen_store::Role::Counter | shenfen_store::Role::Admin);
-    Ok(render(&WorkbenchPage { p: &p, name: staff.display_name.clone(), role: role_name(staff.role, p.lang), scope, counter }))
+    let admin = staff.role == shenfen_store::Role::Admin;
+    Ok(render(&WorkbenchPage { p: &p, name: staff.display_name.clone(), role: role_name(staff.role, p.lang), scope, counter, admin }))
 }

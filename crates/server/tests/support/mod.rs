@@ -118,6 +118,25 @@ impl TestApp {
     }
 }
 
+/// The CSRF token of the first form on a page.
+#[allow(dead_code)]
+pub fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("form with csrf field") + "name=\"csrf\" value=\"".len();
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+/// A browser-like client signed in as a demo staff member through the sign-in page; returns it and its CSRF token.
+#[allow(dead_code)]
+pub async fn staff_pages(app: &TestApp, username: &str) -> (reqwest::Client, String) {
+    let c = http();
+    let html = c.get(app.url("/staff/sign-in")).send().await.unwrap().text().await.unwrap();
+    let csrf = csrf_of(&html);
+    let password = shenfen_server::demo::DEMO_STAFF.iter().find(|s| s.0 == username).expect("demo user").1;
+    let r = c.post(app.url("/staff/sign-in")).form(&[("csrf", csrf.as_str()), ("username", username), ("password", password)]).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    (c, csrf)
+}
+
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap()
 }
