@@ -81,7 +81,7 @@ fn parse_timestamp(field: &str, s: &str) -> Result<OffsetDateTime> {
 
 fn check_skew(field: &str, s: &str, now: i64) -> Result<()> {
     let t = parse_timestamp(field, s)?.unix_timestamp();
-    if (now - t).abs() > MAX_CLOCK_SKEW_SECONDS {
+    if now.abs_diff(t) > MAX_CLOCK_SKEW_SECONDS.unsigned_abs() {
         return Err(GatewayError::TimestampOutOfWindow { timestamp: t, now, max_skew_seconds: MAX_CLOCK_SKEW_SECONDS });
     }
     Ok(())

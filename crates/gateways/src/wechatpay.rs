@@ -532,7 +532,7 @@ fn check_timestamp(ts: &str, now: i64) -> Result<i64> {
         .ok()
         .filter(|_| !ts.is_empty() && ts.bytes().all(|b| b.is_ascii_digit()))
         .ok_or_else(|| GatewayError::invalid_field("timestamp", "not unix seconds"))?;
-    if (now - t).abs() > MAX_CLOCK_SKEW_SECONDS {
+    if now.abs_diff(t) > MAX_CLOCK_SKEW_SECONDS.unsigned_abs() {
         return Err(GatewayError::TimestampOutOfWindow { timestamp: t, now, max_skew_seconds: MAX_CLOCK_SKEW_SECONDS });
     }
     Ok(t)
@@ -837,6 +837,10 @@ mod tests {
         verify_response(&keys, &headers, body.as_bytes(), ts - 300).unwrap();
         assert_eq!(verify_response(&keys, &headers, body.as_bytes(), ts + 301).unwrap_err().code(), "timestamp_out_of_window");
         assert_eq!(verify_response(&keys, &headers, body.as_bytes(), ts - 301).unwrap_err().code(), "timestamp_out_of_window");
+        for (bad_ts, now) in [("9223372036854775807", i64::MIN), ("-1", ts), ("", ts), ("1e9", ts)] {
+            let h = WechatpayHeaders { timestamp: bad_ts.into(), ..headers.clone() };
+            assert!(verify_response(&keys, &h, body.as_bytes(), now).is_err(), "{bad_ts}");
+        }
         let tampered = body.replacen("签约成功", "签约失败", 1);
         assert_eq!(verify_response(&keys, &headers, tampered.as_bytes(), ts).unwrap_err().code(), "bad_signature");
         let mut unknown = headers.clone();
