@@ -72,7 +72,11 @@ fn require_rsa2(params: &Params) -> Result<()> {
 }
 
 fn signature_of(params: &Params) -> Result<&str> {
-    params.get("sign").map(String::as_str).filter(|s| !s.is_empty()).ok_or(GatewayError::MissingSignature)
+    params
+        .get("sign")
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or(GatewayError::MissingSignature)
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -186,7 +190,10 @@ impl BizRequest for WapPay {
             inner: &'a WapPay,
             product_code: &'static str,
         }
-        to_json(&Wire { inner: self, product_code: "QUICK_WAP_WAY" })
+        to_json(&Wire {
+            inner: self,
+            product_code: "QUICK_WAP_WAY",
+        })
     }
     fn return_url(&self) -> Option<&str> {
         self.return_url.as_deref()
@@ -244,19 +251,35 @@ pub struct SignedRequest {
 impl SignedRequest {
     /// `gateway?k=v&…` with every parameter RFC 3986 encoded: the redirect target for page methods.
     pub fn redirect_url(&self) -> String {
-        let sep = if self.gateway_url.contains('?') { '&' } else { '?' };
-        format!("{}{sep}{}", self.gateway_url, encode_query(self.params.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
+        let sep = if self.gateway_url.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        format!(
+            "{}{sep}{}",
+            self.gateway_url,
+            encode_query(self.params.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        )
     }
 
     /// The HTTP request: a GET of [`Self::redirect_url`] for page methods, otherwise a form POST to the gateway.
     pub fn http_request(&self) -> HttpRequest {
         if self.is_page {
-            return HttpRequest { method: HttpMethod::Get, url: self.redirect_url(), headers: vec![], body: String::new() };
+            return HttpRequest {
+                method: HttpMethod::Get,
+                url: self.redirect_url(),
+                headers: vec![],
+                body: String::new(),
+            };
         }
         HttpRequest {
             method: HttpMethod::Post,
             url: self.gateway_url.clone(),
-            headers: vec![("Content-Type".into(), "application/x-www-form-urlencoded;charset=utf-8".into())],
+            headers: vec![(
+                "Content-Type".into(),
+                "application/x-www-form-urlencoded;charset=utf-8".into(),
+            )],
             body: encode_query(self.params.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
         }
     }
@@ -270,7 +293,11 @@ pub fn format_timestamp(at: OffsetDateTime) -> String {
 }
 
 /// Builds and signs the common + business parameters of one API call.
-pub fn sign_request(config: &AlipayConfig, req: &dyn BizRequest, at: OffsetDateTime) -> Result<SignedRequest> {
+pub fn sign_request(
+    config: &AlipayConfig,
+    req: &dyn BizRequest,
+    at: OffsetDateTime,
+) -> Result<SignedRequest> {
     let mut params = Params::new();
     let mut put = |k: &str, v: &str| {
         params.insert(k.to_owned(), v.to_owned());
@@ -293,9 +320,16 @@ pub fn sign_request(config: &AlipayConfig, req: &dyn BizRequest, at: OffsetDateT
         put("app_cert_sn", &sns.app_cert_sn);
         put("alipay_root_cert_sn", &sns.alipay_root_cert_sn);
     }
-    let sign = config.private_key.sign_sha256_base64(sign_content(&params).as_bytes())?;
+    let sign = config
+        .private_key
+        .sign_sha256_base64(sign_content(&params).as_bytes())?;
     params.insert("sign".into(), sign);
-    Ok(SignedRequest { gateway_url: config.gateway_url.clone(), method: req.method(), params, is_page: req.is_page() })
+    Ok(SignedRequest {
+        gateway_url: config.gateway_url.clone(),
+        method: req.method(),
+        params,
+        is_page: req.is_page(),
+    })
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -334,7 +368,12 @@ impl TradeStatus {
             "TRADE_CLOSED" => Self::TradeClosed,
             "TRADE_SUCCESS" => Self::TradeSuccess,
             "TRADE_FINISHED" => Self::TradeFinished,
-            other => return Err(GatewayError::invalid_field("trade_status", format!("unknown status {other:?}"))),
+            other => {
+                return Err(GatewayError::invalid_field(
+                    "trade_status",
+                    format!("unknown status {other:?}"),
+                ));
+            }
         })
     }
 
@@ -377,7 +416,11 @@ pub fn parse_beijing_time(field: &str, s: &str) -> Result<OffsetDateTime> {
 }
 
 fn required<'a>(params: &'a Params, k: &str) -> Result<&'a str> {
-    params.get(k).map(String::as_str).filter(|v| !v.is_empty()).ok_or_else(|| GatewayError::MissingField(k.to_owned()))
+    params
+        .get(k)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| GatewayError::MissingField(k.to_owned()))
 }
 
 fn optional<'a>(params: &'a Params, k: &str) -> Option<&'a str> {
@@ -385,7 +428,9 @@ fn optional<'a>(params: &'a Params, k: &str) -> Option<&'a str> {
 }
 
 fn optional_time(params: &Params, k: &str) -> Result<Option<OffsetDateTime>> {
-    optional(params, k).map(|v| parse_beijing_time(k, v)).transpose()
+    optional(params, k)
+        .map(|v| parse_beijing_time(k, v))
+        .transpose()
 }
 
 fn optional_amount(params: &Params, k: &str) -> Result<Option<u64>> {
@@ -401,7 +446,10 @@ pub fn verify_notify_signature(params: &Params, alipay_public_key: &RsaPublicKey
 
 /// Verifies an asynchronous trade notification (URL-decoded form parameters, see [`parse_notify_body`]) and
 /// returns its typed content. The caller still checks `app_id`, `seller_id` and the amount against the order.
-pub fn verify_notify(params: &Params, alipay_public_key: &RsaPublicKey) -> Result<TradeNotification> {
+pub fn verify_notify(
+    params: &Params,
+    alipay_public_key: &RsaPublicKey,
+) -> Result<TradeNotification> {
     verify_notify_signature(params, alipay_public_key)?;
     Ok(TradeNotification {
         notify_id: required(params, "notify_id")?.to_owned(),
@@ -458,7 +506,8 @@ pub fn verify_sync_response<'a>(
     response_key: &str,
     alipay_public_key: &RsaPublicKey,
 ) -> Result<VerifiedResponse<'a>> {
-    let envelope: BTreeMap<String, &'a RawValue> = serde_json::from_str(raw_json).map_err(GatewayError::json)?;
+    let envelope: BTreeMap<String, &'a RawValue> =
+        serde_json::from_str(raw_json).map_err(GatewayError::json)?;
     let (member, raw) = match envelope.get(response_key) {
         Some(raw) => (response_key.to_owned(), *raw),
         None => match envelope.get("error_response") {
@@ -471,7 +520,10 @@ pub fn verify_sync_response<'a>(
         None => return Err(GatewayError::MissingSignature),
     };
     alipay_public_key.verify_sha256_base64(raw.get().as_bytes(), &sign)?;
-    Ok(VerifiedResponse { member, raw: raw.get() })
+    Ok(VerifiedResponse {
+        member,
+        raw: raw.get(),
+    })
 }
 
 /// Business outcome carried by every response: `code` `10000` is success, anything else a failure with
@@ -553,7 +605,10 @@ pub fn parse_trade_query_response(raw: &str) -> Result<ApiOutcome<TradeQueryResp
             trade_status: TradeStatus::parse(&w.trade_status)?,
             total_amount_fen: parse_yuan_string(&w.total_amount)?,
             buyer_user_id: w.buyer_user_id,
-            send_pay_date: w.send_pay_date.map(|s| parse_beijing_time("send_pay_date", &s)).transpose()?,
+            send_pay_date: w
+                .send_pay_date
+                .map(|s| parse_beijing_time("send_pay_date", &s))
+                .transpose()?,
         })
     })
 }
@@ -586,7 +641,12 @@ pub fn parse_trade_refund_response(raw: &str) -> Result<ApiOutcome<TradeRefundRe
             fund_change: match w.fund_change.as_str() {
                 "Y" => true,
                 "N" => false,
-                other => return Err(GatewayError::invalid_field("fund_change", format!("{other:?}"))),
+                other => {
+                    return Err(GatewayError::invalid_field(
+                        "fund_change",
+                        format!("{other:?}"),
+                    ));
+                }
             },
         })
     })
@@ -619,7 +679,9 @@ pub fn cert_sn(cert: &Certificate) -> String {
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(",");
-    hex::encode(Md5::digest(format!("{issuer}{}", cert.serial_decimal()).as_bytes()))
+    hex::encode(Md5::digest(
+        format!("{issuer}{}", cert.serial_decimal()).as_bytes(),
+    ))
 }
 
 /// [`cert_sn`] of the first certificate in a PEM text.
@@ -631,10 +693,18 @@ pub fn cert_sn_from_pem(pem: &str) -> Result<String> {
 /// under 1.2.840.113549.1.1; the SM2 and ECDSA roots are skipped), joined with `_`.
 pub fn root_cert_sn(root_bundle_pem: &str) -> Result<String> {
     let certs = Certificate::all_from_pem(root_bundle_pem)?;
-    let sns: Vec<String> =
-        certs.iter().filter(|c| c.signature_algorithm_oid().starts_with("1.2.840.113549.1.1")).map(cert_sn).collect();
+    let sns: Vec<String> = certs
+        .iter()
+        .filter(|c| {
+            c.signature_algorithm_oid()
+                .starts_with("1.2.840.113549.1.1")
+        })
+        .map(cert_sn)
+        .collect();
     if sns.is_empty() {
-        return Err(GatewayError::InvalidCertificate("no RSA certificate in the root bundle".into()));
+        return Err(GatewayError::InvalidCertificate(
+            "no RSA certificate in the root bundle".into(),
+        ));
     }
     Ok(sns.join("_"))
 }
@@ -645,7 +715,9 @@ pub fn root_cert_sn(root_bundle_pem: &str) -> Result<String> {
 /// Sandbox: verifies a merchant's request parameters (`sign` excluded, `sign_type` signed, must be RSA2).
 pub fn verify_request(params: &Params, merchant_public_key: &RsaPublicKey) -> Result<()> {
     if params.get("sign_type").map(String::as_str) != Some("RSA2") {
-        return Err(GatewayError::UnsupportedAlgorithm(params.get("sign_type").cloned().unwrap_or_default()));
+        return Err(GatewayError::UnsupportedAlgorithm(
+            params.get("sign_type").cloned().unwrap_or_default(),
+        ));
     }
     verify_params_v2(params, merchant_public_key)
 }
@@ -663,10 +735,16 @@ pub fn sign_notify(params: &Params, provider_private_key: &RsaPrivateKey) -> Res
 
 /// Sandbox: a synchronous response body `{"<response_key>":<member_json>,"sign":"…"}` with the signature over
 /// `member_json`'s exact bytes. `member_json` must be a JSON object.
-pub fn sign_response(response_key: &str, member_json: &str, provider_private_key: &RsaPrivateKey) -> Result<String> {
+pub fn sign_response(
+    response_key: &str,
+    member_json: &str,
+    provider_private_key: &RsaPrivateKey,
+) -> Result<String> {
     let check: serde_json::Value = serde_json::from_str(member_json).map_err(GatewayError::json)?;
     if !check.is_object() {
-        return Err(GatewayError::MalformedJson("response member must be a JSON object".into()));
+        return Err(GatewayError::MalformedJson(
+            "response member must be a JSON object".into(),
+        ));
     }
     let sign = provider_private_key.sign_sha256_base64(member_json.as_bytes())?;
     let key = serde_json::to_string(response_key).map_err(GatewayError::json)?;
@@ -690,7 +768,8 @@ mod tests {
             .collect()
     }
 
-    const GATEWAY_V2_KEY: &str = include_str!("../testdata/vectors/alipay-notify-sign-public-key-v2.pem");
+    const GATEWAY_V2_KEY: &str =
+        include_str!("../testdata/vectors/alipay-notify-sign-public-key-v2.pem");
     const SYNC_RESPONSE_KEY: &str = include_str!("../testdata/vectors/alipay-public-key.pem");
 
     #[test]
@@ -717,45 +796,84 @@ mod tests {
 
         let mut tampered = params.clone();
         tampered.insert("total_amount".into(), "0.11".into());
-        assert_eq!(verify_notify(&tampered, &key).unwrap_err().code(), "bad_signature");
+        assert_eq!(
+            verify_notify(&tampered, &key).unwrap_err().code(),
+            "bad_signature"
+        );
         let mut unsigned = params.clone();
         unsigned.remove("sign");
-        assert_eq!(verify_notify(&unsigned, &key).unwrap_err().code(), "missing_signature");
+        assert_eq!(
+            verify_notify(&unsigned, &key).unwrap_err().code(),
+            "missing_signature"
+        );
         let mut rsa1 = params;
         rsa1.insert("sign_type".into(), "RSA".into());
-        assert_eq!(verify_notify(&rsa1, &key).unwrap_err().code(), "unsupported_algorithm");
+        assert_eq!(
+            verify_notify(&rsa1, &key).unwrap_err().code(),
+            "unsupported_algorithm"
+        );
     }
 
     #[test]
     fn vector_alipay_notify_gateway_v2_keeps_sign_type() {
         let v = vector("alipay_notify_gateway_v2");
         let key = RsaPublicKey::from_spki_pem(GATEWAY_V2_KEY).unwrap();
-        assert_eq!(key, RsaPublicKey::from_spki_pem(s(&v, "alipay_public_key_pem")).unwrap());
+        assert_eq!(
+            key,
+            RsaPublicKey::from_spki_pem(s(&v, "alipay_public_key_pem")).unwrap()
+        );
         let params = params_of(&v);
         assert_eq!(sign_content(&params), s(&v, "sign_content"));
         verify_params_v2(&params, &key).unwrap();
         // The v1 rule (sign_type excluded) must not accept it.
-        assert_eq!(verify_notify_signature(&params, &key).unwrap_err().code(), "bad_signature");
+        assert_eq!(
+            verify_notify_signature(&params, &key).unwrap_err().code(),
+            "bad_signature"
+        );
     }
 
     #[test]
     fn vector_alipay_sync_response() {
         let v = vector("alipay_sync_response");
         let key = RsaPublicKey::from_spki_pem(SYNC_RESPONSE_KEY).unwrap();
-        assert_eq!(key, RsaPublicKey::from_spki_pem(s(&v, "alipay_public_key_pem")).unwrap());
+        assert_eq!(
+            key,
+            RsaPublicKey::from_spki_pem(s(&v, "alipay_public_key_pem")).unwrap()
+        );
         let raw = s(&v, "raw_response");
         let ok = verify_sync_response(raw, "alipay_open_file_upload_response", &key).unwrap();
         assert_eq!(ok.raw, s(&v, "signed_substring"));
         assert_eq!(ok.member, "alipay_open_file_upload_response");
-        assert_eq!(response_member_name("alipay.open.file.upload"), "alipay_open_file_upload_response");
+        assert_eq!(
+            response_member_name("alipay.open.file.upload"),
+            "alipay_open_file_upload_response"
+        );
 
         // Re-serialised (whitespace added) content is not what was signed.
         let spaced = raw.replacen("{\"code\":\"10000\",", "{\"code\": \"10000\",", 1);
-        assert_eq!(verify_sync_response(&spaced, "alipay_open_file_upload_response", &key).unwrap_err().code(), "bad_signature");
+        assert_eq!(
+            verify_sync_response(&spaced, "alipay_open_file_upload_response", &key)
+                .unwrap_err()
+                .code(),
+            "bad_signature"
+        );
         let tampered = raw.replacen("CAxAToWB1", "CAxAToWB2", 1);
-        assert_eq!(verify_sync_response(&tampered, "alipay_open_file_upload_response", &key).unwrap_err().code(), "bad_signature");
-        assert_eq!(verify_sync_response(raw, "alipay_trade_query_response", &key).unwrap_err().code(), "response_member_missing");
-        assert_eq!(verify_sync_response("{", "x", &key).unwrap_err().code(), "malformed_json");
+        assert_eq!(
+            verify_sync_response(&tampered, "alipay_open_file_upload_response", &key)
+                .unwrap_err()
+                .code(),
+            "bad_signature"
+        );
+        assert_eq!(
+            verify_sync_response(raw, "alipay_trade_query_response", &key)
+                .unwrap_err()
+                .code(),
+            "response_member_missing"
+        );
+        assert_eq!(
+            verify_sync_response("{", "x", &key).unwrap_err().code(),
+            "malformed_json"
+        );
     }
 
     #[test]
@@ -764,12 +882,21 @@ mod tests {
         let app = include_str!("../testdata/vectors/appCertPublicKey_2021001161683774.crt");
         let alipay = include_str!("../testdata/vectors/alipayCertPublicKey_RSA2.crt");
         let root = include_str!("../testdata/vectors/alipayRootCert.crt");
-        assert_eq!(cert_sn_from_pem(app).unwrap(), s(&v, "app_cert_sn(appCertPublicKey_2021001161683774.crt)"));
-        assert_eq!(cert_sn_from_pem(alipay).unwrap(), s(&v, "alipay_cert_sn(alipayCertPublicKey_RSA2.crt)"));
+        assert_eq!(
+            cert_sn_from_pem(app).unwrap(),
+            s(&v, "app_cert_sn(appCertPublicKey_2021001161683774.crt)")
+        );
+        assert_eq!(
+            cert_sn_from_pem(alipay).unwrap(),
+            s(&v, "alipay_cert_sn(alipayCertPublicKey_RSA2.crt)")
+        );
         assert_eq!(root_cert_sn(root).unwrap(), s(&v, "alipay_root_cert_sn"));
         // The Alipay public key certificate carries a usable RSA key.
         RsaPublicKey::from_cert_pem(alipay).unwrap();
-        assert_eq!(cert_sn_from_pem("not a cert").unwrap_err().code(), "invalid_certificate");
+        assert_eq!(
+            cert_sn_from_pem("not a cert").unwrap_err().code(),
+            "invalid_certificate"
+        );
     }
 
     fn test_config() -> AlipayConfig {
@@ -806,7 +933,9 @@ mod tests {
         );
         let http = signed.http_request();
         assert_eq!(http.method, HttpMethod::Get);
-        assert!(http.url.starts_with("https://openapi-sandbox.dl.alipaydev.com/gateway.do?app_id=9021000000000000&"));
+        assert!(http.url.starts_with(
+            "https://openapi-sandbox.dl.alipaydev.com/gateway.do?app_id=9021000000000000&"
+        ));
         // The sandbox side decodes the query and verifies with the merchant's public key.
         let query = http.url.split_once('?').unwrap().1;
         let received = parse_notify_body(query).unwrap();
@@ -814,21 +943,40 @@ mod tests {
         let merchant_pub = RsaPublicKey::from_spki_pem(testdata::TEST_MERCHANT_PUB_PEM).unwrap();
         verify_request(&received, &merchant_pub).unwrap();
         let mut tampered = received;
-        tampered.insert("biz_content".into(), tampered["biz_content"].replace("20.00", "0.01"));
-        assert_eq!(verify_request(&tampered, &merchant_pub).unwrap_err().code(), "bad_signature");
+        tampered.insert(
+            "biz_content".into(),
+            tampered["biz_content"].replace("20.00", "0.01"),
+        );
+        assert_eq!(
+            verify_request(&tampered, &merchant_pub).unwrap_err().code(),
+            "bad_signature"
+        );
     }
 
     #[test]
     fn server_calls_are_form_posts() {
         let mut cfg = test_config();
-        cfg.cert_sns = Some(CertSns { app_cert_sn: "a".into(), alipay_root_cert_sn: "b_c".into() });
+        cfg.cert_sns = Some(CertSns {
+            app_cert_sn: "a".into(),
+            alipay_root_cert_sn: "b_c".into(),
+        });
         let merchant_pub = RsaPublicKey::from_spki_pem(testdata::TEST_MERCHANT_PUB_PEM).unwrap();
         let reqs: Vec<(Box<dyn BizRequest>, &str)> = vec![
             (
-                Box::new(Precreate { out_trade_no: "SF1".into(), total_amount_fen: 1, subject: "s".into(), time_expire: None }),
+                Box::new(Precreate {
+                    out_trade_no: "SF1".into(),
+                    total_amount_fen: 1,
+                    subject: "s".into(),
+                    time_expire: None,
+                }),
                 r#"{"out_trade_no":"SF1","total_amount":"0.01","subject":"s"}"#,
             ),
-            (Box::new(TradeQuery { out_trade_no: "SF1".into() }), r#"{"out_trade_no":"SF1"}"#),
+            (
+                Box::new(TradeQuery {
+                    out_trade_no: "SF1".into(),
+                }),
+                r#"{"out_trade_no":"SF1"}"#,
+            ),
             (
                 Box::new(TradeRefund {
                     out_trade_no: "SF1".into(),
@@ -838,7 +986,12 @@ mod tests {
                 }),
                 r#"{"out_trade_no":"SF1","refund_amount":"1234.56","out_request_no":"R1","refund_reason":"用户取消"}"#,
             ),
-            (Box::new(TradeClose { out_trade_no: "SF1".into() }), r#"{"out_trade_no":"SF1"}"#),
+            (
+                Box::new(TradeClose {
+                    out_trade_no: "SF1".into(),
+                }),
+                r#"{"out_trade_no":"SF1"}"#,
+            ),
         ];
         for (req, biz) in reqs {
             let signed = sign_request(&cfg, req.as_ref(), at()).unwrap();
@@ -887,17 +1040,31 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let fail = r#"{"code":"40004","msg":"Business Failed","sub_code":"ACQ.TRADE_NOT_EXIST","sub_msg":"交易不存在"}"#;
-        assert!(matches!(parse_trade_query_response(fail).unwrap(), ApiOutcome::Failure(s) if s.sub_code.as_deref() == Some("ACQ.TRADE_NOT_EXIST")));
+        assert!(
+            matches!(parse_trade_query_response(fail).unwrap(), ApiOutcome::Failure(s) if s.sub_code.as_deref() == Some("ACQ.TRADE_NOT_EXIST"))
+        );
         let negative = member.replace("\"20.00\"", "\"-20.00\"");
-        assert_eq!(parse_trade_query_response(&negative).unwrap_err().code(), "invalid_amount");
+        assert_eq!(
+            parse_trade_query_response(&negative).unwrap_err().code(),
+            "invalid_amount"
+        );
         let refund = r#"{"code":"10000","msg":"Success","trade_no":"t","out_trade_no":"o","refund_fee":"5.01","fund_change":"Y"}"#;
-        assert!(matches!(parse_trade_refund_response(refund).unwrap(), ApiOutcome::Success(r) if r.refund_fee_fen == 501 && r.fund_change));
+        assert!(
+            matches!(parse_trade_refund_response(refund).unwrap(), ApiOutcome::Success(r) if r.refund_fee_fen == 501 && r.fund_change)
+        );
         assert!(matches!(
             parse_precreate_response(r#"{"code":"10000","msg":"Success","out_trade_no":"o","qr_code":"https://qr.alipay.com/x"}"#).unwrap(),
             ApiOutcome::Success(_)
         ));
-        assert!(matches!(parse_trade_close_response(r#"{"code":"10000","msg":"Success","out_trade_no":"o"}"#).unwrap(), ApiOutcome::Success(_)));
-        assert_eq!(parse_notify_body("a=1&a=2").unwrap_err().code(), "invalid_field");
+        assert!(matches!(
+            parse_trade_close_response(r#"{"code":"10000","msg":"Success","out_trade_no":"o"}"#)
+                .unwrap(),
+            ApiOutcome::Success(_)
+        ));
+        assert_eq!(
+            parse_notify_body("a=1&a=2").unwrap_err().code(),
+            "invalid_field"
+        );
     }
 
     proptest! {

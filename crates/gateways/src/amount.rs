@@ -23,7 +23,10 @@ pub fn parse_yuan_string(s: &str) -> Result<u64> {
     }
     let mut fen: u64 = 0;
     for b in int_part.bytes() {
-        fen = fen.checked_mul(10).and_then(|v| v.checked_add(u64::from(b - b'0'))).ok_or_else(bad)?;
+        fen = fen
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(b - b'0')))
+            .ok_or_else(bad)?;
     }
     fen = fen.checked_mul(100).ok_or_else(bad)?;
     if let Some(frac) = frac_part {
@@ -42,7 +45,8 @@ pub fn parse_fen_string(s: &str) -> Result<u64> {
     if s.is_empty() || s.len() > 12 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(GatewayError::InvalidAmount(s.to_owned()));
     }
-    s.parse::<u64>().map_err(|_| GatewayError::InvalidAmount(s.to_owned()))
+    s.parse::<u64>()
+        .map_err(|_| GatewayError::InvalidAmount(s.to_owned()))
 }
 
 #[cfg(test)]
@@ -59,11 +63,31 @@ mod tests {
         assert_eq!(parse_yuan_string("0.10").unwrap(), 10);
         assert_eq!(parse_yuan_string("20").unwrap(), 2000);
         assert_eq!(parse_yuan_string("20.5").unwrap(), 2050);
-        for bad in ["", "-1.00", "+1.00", "1.001", "1e3", " 1", "1 ", "1.", ".5", "1,00", "0x10", "１.00",
-            "184467440737095516.16"] {
-            assert_eq!(parse_yuan_string(bad).unwrap_err().code(), "invalid_amount", "{bad:?}");
+        for bad in [
+            "",
+            "-1.00",
+            "+1.00",
+            "1.001",
+            "1e3",
+            " 1",
+            "1 ",
+            "1.",
+            ".5",
+            "1,00",
+            "0x10",
+            "１.00",
+            "184467440737095516.16",
+        ] {
+            assert_eq!(
+                parse_yuan_string(bad).unwrap_err().code(),
+                "invalid_amount",
+                "{bad:?}"
+            );
         }
-        assert_eq!(parse_yuan_string("184467440737095516.15").unwrap(), u64::MAX);
+        assert_eq!(
+            parse_yuan_string("184467440737095516.15").unwrap(),
+            u64::MAX
+        );
     }
 
     #[test]

@@ -7,7 +7,11 @@ use crate::error::{GatewayError, Result};
 /// RFC 3986 unreserved characters stay; everything else is `%XX` (upper-case hex) of its UTF-8 bytes.
 /// Space becomes `%20`, `*` becomes `%2A`, `~` stays: what Aliyun's and Tencent's signatures require, and a
 /// form-decoder-compatible encoding for everyone else.
-const RFC3986: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const RFC3986: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// RFC 3986 percent-encoding (see [`RFC3986`]).
 pub fn rfc3986_encode(s: &str) -> String {
@@ -53,7 +57,11 @@ pub fn form_decode(s: &str) -> Result<String> {
                 let lo = bytes.get(i + 2).and_then(|c| (*c as char).to_digit(16));
                 match (hi, lo) {
                     (Some(hi), Some(lo)) => out.push((hi * 16 + lo) as u8),
-                    _ => return Err(GatewayError::MalformedForm(format!("bad percent escape at byte {i}"))),
+                    _ => {
+                        return Err(GatewayError::MalformedForm(format!(
+                            "bad percent escape at byte {i}"
+                        )));
+                    }
                 }
                 i += 3;
             }
@@ -63,7 +71,8 @@ pub fn form_decode(s: &str) -> Result<String> {
             }
         }
     }
-    String::from_utf8(out).map_err(|_| GatewayError::MalformedForm("not UTF-8 after decoding".into()))
+    String::from_utf8(out)
+        .map_err(|_| GatewayError::MalformedForm("not UTF-8 after decoding".into()))
 }
 
 /// Constant-time equality for signature strings (HMAC comparisons must not leak the matching prefix length).
@@ -83,11 +92,14 @@ mod tests {
 
     #[test]
     fn form_decoding_is_strict() {
-        assert_eq!(parse_form("a=1+2&b=%E9%98%BF&c").unwrap(), vec![
-            ("a".into(), "1 2".into()),
-            ("b".into(), "阿".into()),
-            ("c".into(), "".into())
-        ]);
+        assert_eq!(
+            parse_form("a=1+2&b=%E9%98%BF&c").unwrap(),
+            vec![
+                ("a".into(), "1 2".into()),
+                ("b".into(), "阿".into()),
+                ("c".into(), "".into())
+            ]
+        );
         assert_eq!(parse_form("a=%zz").unwrap_err().code(), "malformed_form");
         assert_eq!(parse_form("a=%E9").unwrap_err().code(), "malformed_form");
         assert_eq!(parse_form("a=%4").unwrap_err().code(), "malformed_form");

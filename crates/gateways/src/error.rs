@@ -44,7 +44,11 @@ pub enum GatewayError {
     MalformedForm(String),
     /// A signed timestamp outside the accepted window around `now` (replay or clock skew).
     #[error("timestamp {timestamp} is more than {max_skew_seconds} s away from now ({now})")]
-    TimestampOutOfWindow { timestamp: i64, now: i64, max_skew_seconds: i64 },
+    TimestampOutOfWindow {
+        timestamp: i64,
+        now: i64,
+        max_skew_seconds: i64,
+    },
     /// The message names a platform certificate / public key we do not have.
     #[error("unknown platform key serial {0:?}")]
     UnknownKeySerial(String),
@@ -103,7 +107,10 @@ impl GatewayError {
     }
 
     pub(crate) fn invalid_field(field: &str, reason: impl Into<String>) -> Self {
-        Self::InvalidField { field: field.to_owned(), reason: reason.into() }
+        Self::InvalidField {
+            field: field.to_owned(),
+            reason: reason.into(),
+        }
     }
 
     pub(crate) fn json(e: serde_json::Error) -> Self {

@@ -29,7 +29,11 @@ pub struct RsaPrivateKey {
 impl fmt::Debug for RsaPrivateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never print key material.
-        write!(f, "RsaPrivateKey({} bits)", self.key.public().modulus_len() * 8)
+        write!(
+            f,
+            "RsaPrivateKey({} bits)",
+            self.key.public().modulus_len() * 8
+        )
     }
 }
 
@@ -41,7 +45,8 @@ impl RsaPrivateKey {
 
     /// PKCS#8 DER.
     pub fn from_pkcs8_der(der: &[u8]) -> Result<Self> {
-        let key = RsaKeyPair::from_pkcs8(der).map_err(|e| GatewayError::InvalidKey(e.to_string()))?;
+        let key =
+            RsaKeyPair::from_pkcs8(der).map_err(|e| GatewayError::InvalidKey(e.to_string()))?;
         Ok(Self { key: Arc::new(key) })
     }
 
@@ -74,7 +79,12 @@ impl RsaPrivateKey {
     pub fn sign_sha256(&self, message: &[u8]) -> Result<Vec<u8>> {
         let mut sig = vec![0u8; self.key.public().modulus_len()];
         self.key
-            .sign(&signature::RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut sig)
+            .sign(
+                &signature::RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                message,
+                &mut sig,
+            )
             .map_err(|_| GatewayError::SigningFailed)?;
         Ok(sig)
     }
@@ -86,7 +96,9 @@ impl RsaPrivateKey {
 
     /// The matching public key (for sandboxes that must verify what they sign, and for tests).
     pub fn public_key(&self) -> RsaPublicKey {
-        RsaPublicKey { pkcs1_der: self.key.public().as_ref().to_vec() }
+        RsaPublicKey {
+            pkcs1_der: self.key.public().as_ref().to_vec(),
+        }
     }
 }
 
@@ -118,7 +130,9 @@ impl RsaPublicKey {
         let (rest, spki) = SubjectPublicKeyInfo::from_der(der)
             .map_err(|e| GatewayError::InvalidKey(format!("SubjectPublicKeyInfo: {e}")))?;
         if !rest.is_empty() {
-            return Err(GatewayError::InvalidKey("trailing bytes after SubjectPublicKeyInfo".into()));
+            return Err(GatewayError::InvalidKey(
+                "trailing bytes after SubjectPublicKeyInfo".into(),
+            ));
         }
         Self::from_spki(&spki).map_err(GatewayError::InvalidKey)
     }
@@ -138,7 +152,9 @@ impl RsaPublicKey {
         let parsed = x509_parser::public_key::RSAPublicKey::from_der(der)
             .map_err(|e| GatewayError::InvalidKey(format!("RSAPublicKey: {e}")))?;
         check_rsa_size(parsed.1.key_size()).map_err(GatewayError::InvalidKey)?;
-        Ok(Self { pkcs1_der: der.to_vec() })
+        Ok(Self {
+            pkcs1_der: der.to_vec(),
+        })
     }
 
     /// The public key of the first certificate in a PEM text.
@@ -148,13 +164,18 @@ impl RsaPublicKey {
 
     fn from_spki(spki: &SubjectPublicKeyInfo<'_>) -> std::result::Result<Self, String> {
         if spki.algorithm.algorithm.to_id_string() != OID_RSA_ENCRYPTION {
-            return Err(format!("not an RSA key (algorithm {})", spki.algorithm.algorithm));
+            return Err(format!(
+                "not an RSA key (algorithm {})",
+                spki.algorithm.algorithm
+            ));
         }
         match spki.parsed() {
             Ok(PublicKey::RSA(rsa)) => check_rsa_size(rsa.key_size())?,
             _ => return Err("malformed RSA public key".into()),
         }
-        Ok(Self { pkcs1_der: spki.subject_public_key.data.to_vec() })
+        Ok(Self {
+            pkcs1_der: spki.subject_public_key.data.to_vec(),
+        })
     }
 
     /// Verifies an RSASSA-PKCS1-v1_5 SHA-256 signature.
@@ -164,12 +185,21 @@ impl RsaPublicKey {
 
     /// [`Self::verify_sha256`] with a base64 signature as carried on the wire.
     pub fn verify_sha256_base64(&self, message: &[u8], sig_b64: &str) -> Result<()> {
-        let sig = STANDARD.decode(sig_b64.trim().as_bytes()).map_err(|_| GatewayError::BadSignature)?;
+        let sig = STANDARD
+            .decode(sig_b64.trim().as_bytes())
+            .map_err(|_| GatewayError::BadSignature)?;
         self.verify_sha256(message, &sig)
     }
 
-    fn verify_with(&self, alg: &'static dyn VerificationAlgorithm, message: &[u8], sig: &[u8]) -> Result<()> {
-        UnparsedPublicKey::new(alg, &self.pkcs1_der).verify(message, sig).map_err(|_| GatewayError::BadSignature)
+    fn verify_with(
+        &self,
+        alg: &'static dyn VerificationAlgorithm,
+        message: &[u8],
+        sig: &[u8],
+    ) -> Result<()> {
+        UnparsedPublicKey::new(alg, &self.pkcs1_der)
+            .verify(message, sig)
+            .map_err(|_| GatewayError::BadSignature)
     }
 }
 
@@ -204,7 +234,8 @@ pub struct Certificate {
 impl Certificate {
     /// The first `CERTIFICATE` block of a PEM text.
     pub fn from_pem(pem: &str) -> Result<Self> {
-        let block = single_block(pem, &["CERTIFICATE"]).map_err(|e| GatewayError::InvalidCertificate(e.to_string()))?;
+        let block = single_block(pem, &["CERTIFICATE"])
+            .map_err(|e| GatewayError::InvalidCertificate(e.to_string()))?;
         Self::from_der(&block.der)
     }
 
@@ -222,7 +253,9 @@ impl Certificate {
         let (rest, cert) = X509Certificate::from_der(der)
             .map_err(|e| GatewayError::InvalidCertificate(e.to_string()))?;
         if !rest.is_empty() {
-            return Err(GatewayError::InvalidCertificate("trailing bytes after certificate".into()));
+            return Err(GatewayError::InvalidCertificate(
+                "trailing bytes after certificate".into(),
+            ));
         }
         let registry = x509_parser::objects::oid_registry();
         let mut issuer_attrs = Vec::new();
@@ -231,9 +264,11 @@ impl Certificate {
                 let name = x509_parser::objects::oid2abbrev(attr.attr_type(), registry)
                     .map(str::to_owned)
                     .unwrap_or_else(|_| attr.attr_type().to_id_string());
-                let value = attr
-                    .as_str()
-                    .map_err(|_| GatewayError::InvalidCertificate(format!("issuer attribute {name} is not a string")))?;
+                let value = attr.as_str().map_err(|_| {
+                    GatewayError::InvalidCertificate(format!(
+                        "issuer attribute {name} is not a string"
+                    ))
+                })?;
                 issuer_attrs.push((name, value.to_owned()));
             }
         }
@@ -241,9 +276,9 @@ impl Certificate {
             .subject()
             .iter_common_name()
             .map(|cn| {
-                cn.as_str()
-                    .map(str::to_owned)
-                    .map_err(|_| GatewayError::InvalidCertificate("subject CN is not a string".into()))
+                cn.as_str().map(str::to_owned).map_err(|_| {
+                    GatewayError::InvalidCertificate("subject CN is not a string".into())
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
@@ -316,14 +351,18 @@ impl Certificate {
 
     /// The certificate's RSA public key.
     pub fn public_key(&self) -> Result<RsaPublicKey> {
-        self.public_key.clone().map_err(GatewayError::InvalidCertificate)
+        self.public_key
+            .clone()
+            .map_err(GatewayError::InvalidCertificate)
     }
 
     /// Whether `issuer` issued this certificate: issuer name equals the issuer's subject (byte-wise DER) AND the
     /// signature verifies with the issuer's RSA key. Both checks: a name alone is forgeable by any CA.
     pub fn verify_issued_by(&self, issuer: &Certificate) -> Result<()> {
         if self.issuer_raw != issuer.subject_raw {
-            return Err(GatewayError::CertificateChain("issuer name does not match the issuing certificate".into()));
+            return Err(GatewayError::CertificateChain(
+                "issuer name does not match the issuing certificate".into(),
+            ));
         }
         let alg: &'static dyn VerificationAlgorithm = match self.signature_algorithm_oid.as_str() {
             "1.2.840.113549.1.1.11" => &signature::RSA_PKCS1_2048_8192_SHA256,
@@ -334,6 +373,10 @@ impl Certificate {
         };
         let key = issuer.public_key()?;
         key.verify_with(alg, &self.tbs, &self.signature)
-            .map_err(|_| GatewayError::CertificateChain("certificate signature does not verify with the issuer's key".into()))
+            .map_err(|_| {
+                GatewayError::CertificateChain(
+                    "certificate signature does not verify with the issuer's key".into(),
+                )
+            })
     }
 }

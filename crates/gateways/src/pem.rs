@@ -27,15 +27,20 @@ pub fn parse_pem_blocks(text: &str) -> Result<Vec<PemBlock>> {
         let label = &after_begin[..label_end];
         let body_and_rest = &after_begin[label_end + 5..];
         let end_marker = format!("-----END {label}-----");
-        let body_end = body_and_rest
-            .find(&end_marker)
-            .ok_or_else(|| GatewayError::InvalidKey(format!("PEM block {label:?} has no END line")))?;
-        let body: String =
-            body_and_rest[..body_end].chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        let body_end = body_and_rest.find(&end_marker).ok_or_else(|| {
+            GatewayError::InvalidKey(format!("PEM block {label:?} has no END line"))
+        })?;
+        let body: String = body_and_rest[..body_end]
+            .chars()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect();
         let der = STANDARD
             .decode(body.as_bytes())
             .map_err(|_| GatewayError::InvalidBase64(format!("PEM block {label:?}")))?;
-        blocks.push(PemBlock { label: label.to_owned(), der });
+        blocks.push(PemBlock {
+            label: label.to_owned(),
+            der,
+        });
         rest = &body_and_rest[body_end + end_marker.len()..];
     }
     Ok(blocks)
@@ -43,7 +48,9 @@ pub fn parse_pem_blocks(text: &str) -> Result<Vec<PemBlock>> {
 
 /// The single block of `text` whose label is one of `labels`.
 pub(crate) fn single_block(text: &str, labels: &[&str]) -> Result<PemBlock> {
-    let mut found = parse_pem_blocks(text)?.into_iter().filter(|b| labels.contains(&b.label.as_str()));
+    let mut found = parse_pem_blocks(text)?
+        .into_iter()
+        .filter(|b| labels.contains(&b.label.as_str()));
     let first = found
         .next()
         .ok_or_else(|| GatewayError::InvalidKey(format!("no PEM block labelled {labels:?}")))?;

@@ -45,12 +45,15 @@ pub struct Credentials {
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials").field("secret_id", &self.secret_id).finish_non_exhaustive()
+        f.debug_struct("Credentials")
+            .field("secret_id", &self.secret_id)
+            .finish_non_exhaustive()
     }
 }
 
 fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     mac.update(msg);
     mac.finalize().into_bytes().to_vec()
 }
@@ -91,17 +94,27 @@ pub fn tc3_sign(
     payload: &[u8],
     timestamp: i64,
 ) -> Result<Tc3Signature> {
-    let mut headers: Vec<(String, String)> =
-        signed_headers.iter().map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_lowercase())).collect();
+    let mut headers: Vec<(String, String)> = signed_headers
+        .iter()
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_lowercase()))
+        .collect();
     headers.sort();
     let canonical_headers: String = headers.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
-    let signed_names = headers.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(";");
-    let canonical_request =
-        format!("{method}\n/\n{canonical_query}\n{canonical_headers}\n{signed_names}\n{}", sha256_hex(payload));
+    let signed_names = headers
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect::<Vec<_>>()
+        .join(";");
+    let canonical_request = format!(
+        "{method}\n/\n{canonical_query}\n{canonical_headers}\n{signed_names}\n{}",
+        sha256_hex(payload)
+    );
     let date = credential_date(timestamp)?;
     let credential_scope = format!("{date}/{service}/tc3_request");
-    let string_to_sign =
-        format!("{ALGORITHM}\n{timestamp}\n{credential_scope}\n{}", sha256_hex(canonical_request.as_bytes()));
+    let string_to_sign = format!(
+        "{ALGORITHM}\n{timestamp}\n{credential_scope}\n{}",
+        sha256_hex(canonical_request.as_bytes())
+    );
     let secret_date = hmac_sha256(format!("TC3{secret_key}").as_bytes(), date.as_bytes());
     let secret_service = hmac_sha256(&secret_date, service.as_bytes());
     let secret_signing = hmac_sha256(&secret_service, b"tc3_request");
@@ -109,27 +122,56 @@ pub fn tc3_sign(
     let authorization = format!(
         "{ALGORITHM} Credential={secret_id}/{credential_scope}, SignedHeaders={signed_names}, Signature={signature}"
     );
-    Ok(Tc3Signature { canonical_request, signed_headers: signed_names, credential_scope, string_to_sign, signature, authorization })
+    Ok(Tc3Signature {
+        canonical_request,
+        signed_headers: signed_names,
+        credential_scope,
+        string_to_sign,
+        signature,
+        authorization,
+    })
 }
 
-/// Any Tencent Cloud API call as a signed JSON POST to `host`: signs `content-type`, `host` and `x-tc-action`.
+/// Which API action a request calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiTarget<'a> {
+    /// e.g. `sms.tencentcloudapi.com`.
+    pub host: &'a str,
+    /// e.g. `sms` (the credential-scope service).
+    pub service: &'a str,
+    /// e.g. `SendSms`.
+    pub action: &'a str,
+    /// e.g. `2021-01-11`.
+    pub version: &'a str,
+    /// e.g. `ap-guangzhou`.
+    pub region: &'a str,
+}
+
+/// Any Tencent Cloud API call as a signed JSON POST: signs `content-type`, `host` and `x-tc-action`.
 pub fn signed_json_post(
     creds: &Credentials,
-    host: &str,
-    service: &str,
-    action: &str,
-    version: &str,
-    region: &str,
+    target: &ApiTarget<'_>,
     payload: &str,
     timestamp: i64,
 ) -> Result<HttpRequest> {
+    let ApiTarget {
+        host,
+        service,
+        action,
+        version,
+        region,
+    } = *target;
     let sig = tc3_sign(
         &creds.secret_id,
         &creds.secret_key,
         service,
         "POST",
         "",
-        &[("content-type", JSON_CONTENT_TYPE), ("host", host), ("x-tc-action", action)],
+        &[
+            ("content-type", JSON_CONTENT_TYPE),
+            ("host", host),
+            ("x-tc-action", action),
+        ],
         payload.as_bytes(),
         timestamp,
     )?;
@@ -145,7 +187,12 @@ pub fn signed_json_post(
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    Ok(HttpRequest { method: HttpMethod::Post, url: format!("https://{host}/"), headers, body: payload.to_owned() })
+    Ok(HttpRequest {
+        method: HttpMethod::Post,
+        url: format!("https://{host}/"),
+        headers,
+        body: payload.to_owned(),
+    })
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -168,26 +215,50 @@ pub struct SendSms {
 
 /// `13800000000` → `+8613800000000`; rejects anything that is not an 11-digit mainland mobile number.
 pub fn mainland_e164(national: &str) -> Result<String> {
-    if national.len() == 11 && national.starts_with('1') && national.bytes().all(|b| b.is_ascii_digit()) {
+    if national.len() == 11
+        && national.starts_with('1')
+        && national.bytes().all(|b| b.is_ascii_digit())
+    {
         Ok(format!("+86{national}"))
     } else {
-        Err(GatewayError::invalid_field("PhoneNumberSet", format!("{national:?} is not a mainland mobile number")))
+        Err(GatewayError::invalid_field(
+            "PhoneNumberSet",
+            format!("{national:?} is not a mainland mobile number"),
+        ))
     }
 }
 
 /// The signed `SendSms` request. `region` e.g. `ap-guangzhou`; `timestamp` unix seconds (now).
-pub fn send_sms_request(creds: &Credentials, region: &str, req: &SendSms, timestamp: i64) -> Result<HttpRequest> {
+pub fn send_sms_request(
+    creds: &Credentials,
+    region: &str,
+    req: &SendSms,
+    timestamp: i64,
+) -> Result<HttpRequest> {
     if req.phone_number_set.is_empty() || req.phone_number_set.len() > 200 {
-        return Err(GatewayError::invalid_field("PhoneNumberSet", "1 to 200 numbers"));
+        return Err(GatewayError::invalid_field(
+            "PhoneNumberSet",
+            "1 to 200 numbers",
+        ));
     }
     for n in &req.phone_number_set {
         let digits = n.strip_prefix('+').unwrap_or("");
         if !(6..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(GatewayError::invalid_field("PhoneNumberSet", format!("{n:?} is not E.164")));
+            return Err(GatewayError::invalid_field(
+                "PhoneNumberSet",
+                format!("{n:?} is not E.164"),
+            ));
         }
     }
     let payload = serde_json::to_string(req).map_err(GatewayError::json)?;
-    signed_json_post(creds, HOST, SERVICE, "SendSms", VERSION, region, &payload, timestamp)
+    let target = ApiTarget {
+        host: HOST,
+        service: SERVICE,
+        action: "SendSms",
+        version: VERSION,
+        region,
+    };
+    signed_json_post(creds, &target, &payload, timestamp)
 }
 
 /// One number's result.
@@ -235,7 +306,9 @@ impl SendStatus {
         }
         Some(match self.code.as_str() {
             "LimitExceeded.PhoneNumberDailyLimit" => SendStatusError::PhoneNumberDailyLimit,
-            c if c.starts_with("LimitExceeded.PhoneNumber") => SendStatusError::PhoneNumberRateLimit(c.to_owned()),
+            c if c.starts_with("LimitExceeded.PhoneNumber") => {
+                SendStatusError::PhoneNumberRateLimit(c.to_owned())
+            }
             "InvalidParameterValue.IncorrectPhoneNumber" => SendStatusError::IncorrectPhoneNumber,
             "FailedOperation.PhoneNumberInBlacklist" => SendStatusError::PhoneNumberInBlacklist,
             other => SendStatusError::Other(other.to_owned()),
@@ -246,8 +319,15 @@ impl SendStatus {
 /// The response: per-number statuses, or a request-level error (auth, parameters, …).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendSmsResponse {
-    Sent { request_id: String, statuses: Vec<SendStatus> },
-    Error { request_id: String, code: String, message: String },
+    Sent {
+        request_id: String,
+        statuses: Vec<SendStatus>,
+    },
+    Error {
+        request_id: String,
+        code: String,
+        message: String,
+    },
 }
 
 /// Parses a `SendSms` response body.
@@ -275,10 +355,19 @@ pub fn parse_send_sms_response(body: &str) -> Result<SendSmsResponse> {
     let o: Outer = serde_json::from_str(body).map_err(GatewayError::json)?;
     let r = o.response;
     if let Some(e) = r.error {
-        return Ok(SendSmsResponse::Error { request_id: r.request_id, code: e.code, message: e.message });
+        return Ok(SendSmsResponse::Error {
+            request_id: r.request_id,
+            code: e.code,
+            message: e.message,
+        });
     }
-    let statuses = r.send_status_set.ok_or_else(|| GatewayError::MissingField("SendStatusSet".into()))?;
-    Ok(SendSmsResponse::Sent { request_id: r.request_id, statuses })
+    let statuses = r
+        .send_status_set
+        .ok_or_else(|| GatewayError::MissingField("SendStatusSet".into()))?;
+    Ok(SendSmsResponse::Sent {
+        request_id: r.request_id,
+        statuses,
+    })
 }
 
 /// `report_status` of a receipt.
@@ -325,19 +414,31 @@ pub fn verify(
     secret_for: impl Fn(&str) -> Option<String>,
     now: i64,
 ) -> Result<String> {
-    let header = |name: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
     let auth = header("authorization").ok_or(GatewayError::MissingSignature)?;
     let rest = auth
         .strip_prefix(ALGORITHM)
         .and_then(|r| r.strip_prefix(' '))
-        .ok_or_else(|| GatewayError::UnsupportedAlgorithm(auth.split(' ').next().unwrap_or("").to_owned()))?;
+        .ok_or_else(|| {
+            GatewayError::UnsupportedAlgorithm(auth.split(' ').next().unwrap_or("").to_owned())
+        })?;
     let (mut credential, mut signed, mut given) = (None, None, None);
     for part in rest.split(", ") {
         match part.split_once('=') {
             Some(("Credential", v)) => credential = Some(v),
             Some(("SignedHeaders", v)) => signed = Some(v),
             Some(("Signature", v)) => given = Some(v),
-            _ => return Err(GatewayError::invalid_field("Authorization", "unexpected part")),
+            _ => {
+                return Err(GatewayError::invalid_field(
+                    "Authorization",
+                    "unexpected part",
+                ));
+            }
         }
     }
     let missing = |k: &str| GatewayError::MissingField(format!("Authorization.{k}"));
@@ -345,14 +446,29 @@ pub fn verify(
     let signed = signed.ok_or_else(|| missing("SignedHeaders"))?;
     let given = given.ok_or_else(|| missing("Signature"))?;
     let mut scope = credential.split('/');
-    let (secret_id, date, svc, term) = match (scope.next(), scope.next(), scope.next(), scope.next(), scope.next()) {
+    let (secret_id, date, svc, term) = match (
+        scope.next(),
+        scope.next(),
+        scope.next(),
+        scope.next(),
+        scope.next(),
+    ) {
         (Some(a), Some(b), Some(c), Some(d), None) => (a, b, c, d),
-        _ => return Err(GatewayError::invalid_field("Authorization.Credential", "expected id/date/service/tc3_request")),
+        _ => {
+            return Err(GatewayError::invalid_field(
+                "Authorization.Credential",
+                "expected id/date/service/tc3_request",
+            ));
+        }
     };
     if term != "tc3_request" || svc != service {
-        return Err(GatewayError::invalid_field("Authorization.Credential", "wrong service or terminator"));
+        return Err(GatewayError::invalid_field(
+            "Authorization.Credential",
+            "wrong service or terminator",
+        ));
     }
-    let ts_str = header("x-tc-timestamp").ok_or_else(|| GatewayError::MissingField("X-TC-Timestamp".into()))?;
+    let ts_str = header("x-tc-timestamp")
+        .ok_or_else(|| GatewayError::MissingField("X-TC-Timestamp".into()))?;
     let ts_str = ts_str.trim();
     let ts: i64 = ts_str
         .parse()
@@ -360,23 +476,49 @@ pub fn verify(
         .filter(|_| !ts_str.is_empty() && ts_str.bytes().all(|b| b.is_ascii_digit()))
         .ok_or_else(|| GatewayError::invalid_field("X-TC-Timestamp", "not unix seconds"))?;
     if now.abs_diff(ts) > MAX_CLOCK_SKEW_SECONDS.unsigned_abs() {
-        return Err(GatewayError::TimestampOutOfWindow { timestamp: ts, now, max_skew_seconds: MAX_CLOCK_SKEW_SECONDS });
+        return Err(GatewayError::TimestampOutOfWindow {
+            timestamp: ts,
+            now,
+            max_skew_seconds: MAX_CLOCK_SKEW_SECONDS,
+        });
     }
     if credential_date(ts)? != date {
-        return Err(GatewayError::invalid_field("Authorization.Credential", "date is not the UTC date of X-TC-Timestamp"));
+        return Err(GatewayError::invalid_field(
+            "Authorization.Credential",
+            "date is not the UTC date of X-TC-Timestamp",
+        ));
     }
     let names: Vec<&str> = signed.split(';').collect();
     if !names.contains(&"content-type") || !names.contains(&"host") {
-        return Err(GatewayError::invalid_field("SignedHeaders", "must include content-type and host"));
+        return Err(GatewayError::invalid_field(
+            "SignedHeaders",
+            "must include content-type and host",
+        ));
     }
     let mut pairs = Vec::with_capacity(names.len());
     for n in &names {
-        pairs.push((*n, header(n).ok_or_else(|| GatewayError::MissingField((*n).to_owned()))?));
+        pairs.push((
+            *n,
+            header(n).ok_or_else(|| GatewayError::MissingField((*n).to_owned()))?,
+        ));
     }
-    let secret = secret_for(secret_id).ok_or_else(|| GatewayError::UnknownKeySerial(secret_id.to_owned()))?;
-    let sig = tc3_sign(secret_id, &secret, service, method, canonical_query, &pairs, payload, ts)?;
+    let secret = secret_for(secret_id)
+        .ok_or_else(|| GatewayError::UnknownKeySerial(secret_id.to_owned()))?;
+    let sig = tc3_sign(
+        secret_id,
+        &secret,
+        service,
+        method,
+        canonical_query,
+        &pairs,
+        payload,
+        ts,
+    )?;
     if sig.signed_headers != signed {
-        return Err(GatewayError::invalid_field("SignedHeaders", "not in canonical (sorted, lower-case) form"));
+        return Err(GatewayError::invalid_field(
+            "SignedHeaders",
+            "not in canonical (sorted, lower-case) form",
+        ));
     }
     if ct_eq(sig.signature.as_bytes(), given.as_bytes()) {
         Ok(secret_id.to_owned())
@@ -397,7 +539,8 @@ mod tests {
         s(v, "secret_key").split("  (").next().unwrap().to_owned()
     }
 
-    const PAYLOAD: &str = r#"{"Limit": 1, "Filters": [{"Values": ["\u672a\u547d\u540d"], "Name": "instance-name"}]}"#;
+    const PAYLOAD: &str =
+        r#"{"Limit": 1, "Filters": [{"Values": ["\u672a\u547d\u540d"], "Name": "instance-name"}]}"#;
 
     #[test]
     fn vector_tc3_cvm_2header() {
@@ -411,14 +554,20 @@ mod tests {
             "cvm",
             "POST",
             "",
-            &[("Content-Type", "application/json; charset=utf-8"), ("Host", "cvm.tencentcloudapi.com")],
+            &[
+                ("Content-Type", "application/json; charset=utf-8"),
+                ("Host", "cvm.tencentcloudapi.com"),
+            ],
             PAYLOAD.as_bytes(),
             ts,
         )
         .unwrap();
         assert_eq!(sha256_hex(PAYLOAD.as_bytes()), s(&v, "hashed_payload"));
         assert_eq!(sig.canonical_request, s(&v, "canonical_request"));
-        assert_eq!(sha256_hex(sig.canonical_request.as_bytes()), s(&v, "hashed_canonical_request"));
+        assert_eq!(
+            sha256_hex(sig.canonical_request.as_bytes()),
+            s(&v, "hashed_canonical_request")
+        );
         assert_eq!(sig.string_to_sign, s(&v, "string_to_sign"));
         assert_eq!(sig.signature, s(&v, "signature"));
         assert_eq!(sig.authorization, s(&v, "authorization"));
@@ -428,8 +577,18 @@ mod tests {
     fn vector_tc3_cvm_3header() {
         let v = vector("tc3_cvm_3header");
         let ts = v["timestamp"].as_i64().unwrap();
-        let creds = Credentials { secret_id: s(&v, "secret_id").into(), secret_key: doc_key(&v) };
-        let req = signed_json_post(&creds, "cvm.tencentcloudapi.com", "cvm", "DescribeInstances", "2017-03-12", "ap-guangzhou", PAYLOAD, ts).unwrap();
+        let creds = Credentials {
+            secret_id: s(&v, "secret_id").into(),
+            secret_key: doc_key(&v),
+        };
+        let target = ApiTarget {
+            host: "cvm.tencentcloudapi.com",
+            service: "cvm",
+            action: "DescribeInstances",
+            version: "2017-03-12",
+            region: "ap-guangzhou",
+        };
+        let req = signed_json_post(&creds, &target, PAYLOAD, ts).unwrap();
         assert_eq!(req.header("Authorization"), Some(s(&v, "authorization")));
         let sig = tc3_sign(
             &creds.secret_id,
@@ -437,7 +596,11 @@ mod tests {
             "cvm",
             "POST",
             "",
-            &[("content-type", JSON_CONTENT_TYPE), ("host", "cvm.tencentcloudapi.com"), ("x-tc-action", "DescribeInstances")],
+            &[
+                ("content-type", JSON_CONTENT_TYPE),
+                ("host", "cvm.tencentcloudapi.com"),
+                ("x-tc-action", "DescribeInstances"),
+            ],
             PAYLOAD.as_bytes(),
             ts,
         )
@@ -448,20 +611,96 @@ mod tests {
 
         // Sandbox mirror over the built request.
         let secrets = |id: &str| (id == creds.secret_id).then(|| creds.secret_key.clone());
-        verify("POST", "", &req.headers, req.body.as_bytes(), "cvm", secrets, ts + 5).unwrap();
+        verify(
+            "POST",
+            "",
+            &req.headers,
+            req.body.as_bytes(),
+            "cvm",
+            secrets,
+            ts + 5,
+        )
+        .unwrap();
         // Byte-exact payload: re-serialising the JSON (different bytes, same meaning) breaks the signature.
-        let reserialised = serde_json::to_string(&serde_json::from_str::<serde_json::Value>(PAYLOAD).unwrap()).unwrap();
+        let reserialised =
+            serde_json::to_string(&serde_json::from_str::<serde_json::Value>(PAYLOAD).unwrap())
+                .unwrap();
         assert_ne!(reserialised, PAYLOAD);
-        assert_eq!(verify("POST", "", &req.headers, reserialised.as_bytes(), "cvm", secrets, ts).unwrap_err().code(), "bad_signature");
-        assert_eq!(verify("POST", "", &req.headers, req.body.as_bytes(), "cvm", secrets, ts + 301).unwrap_err().code(), "timestamp_out_of_window");
-        assert_eq!(verify("POST", "", &req.headers, req.body.as_bytes(), "sms", secrets, ts).unwrap_err().code(), "invalid_field");
-        for bad_ts in ["-9223372036854775808", "9223372036854775807", "+1551113065", ""] {
+        assert_eq!(
+            verify(
+                "POST",
+                "",
+                &req.headers,
+                reserialised.as_bytes(),
+                "cvm",
+                secrets,
+                ts
+            )
+            .unwrap_err()
+            .code(),
+            "bad_signature"
+        );
+        assert_eq!(
+            verify(
+                "POST",
+                "",
+                &req.headers,
+                req.body.as_bytes(),
+                "cvm",
+                secrets,
+                ts + 301
+            )
+            .unwrap_err()
+            .code(),
+            "timestamp_out_of_window"
+        );
+        assert_eq!(
+            verify(
+                "POST",
+                "",
+                &req.headers,
+                req.body.as_bytes(),
+                "sms",
+                secrets,
+                ts
+            )
+            .unwrap_err()
+            .code(),
+            "invalid_field"
+        );
+        for bad_ts in [
+            "-9223372036854775808",
+            "9223372036854775807",
+            "+1551113065",
+            "",
+        ] {
             let headers: Vec<(String, String)> = req
                 .headers
                 .iter()
-                .map(|(k, v)| (k.clone(), if k == "X-TC-Timestamp" { bad_ts.to_owned() } else { v.clone() }))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        if k == "X-TC-Timestamp" {
+                            bad_ts.to_owned()
+                        } else {
+                            v.clone()
+                        },
+                    )
+                })
                 .collect();
-            assert!(verify("POST", "", &headers, req.body.as_bytes(), "cvm", secrets, ts).is_err(), "{bad_ts}");
+            assert!(
+                verify(
+                    "POST",
+                    "",
+                    &headers,
+                    req.body.as_bytes(),
+                    "cvm",
+                    secrets,
+                    ts
+                )
+                .is_err(),
+                "{bad_ts}"
+            );
         }
     }
 
@@ -475,13 +714,19 @@ mod tests {
             "cvm",
             "GET",
             "Limit=10&Offset=0",
-            &[("content-type", "application/x-www-form-urlencoded"), ("host", "cvm.tencentcloudapi.com")],
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("host", "cvm.tencentcloudapi.com"),
+            ],
             b"",
             ts,
         )
         .unwrap();
         assert_eq!(sig.canonical_request, s(&v, "canonical_request"));
-        assert_eq!(sha256_hex(sig.canonical_request.as_bytes()), s(&v, "hashed_canonical_request"));
+        assert_eq!(
+            sha256_hex(sig.canonical_request.as_bytes()),
+            s(&v, "hashed_canonical_request")
+        );
         assert_eq!(sig.string_to_sign, s(&v, "string_to_sign"));
         assert_eq!(sig.signature, s(&v, "signature"));
     }
@@ -490,7 +735,10 @@ mod tests {
     fn credential_date_is_utc() {
         // 2026-01-01T07:00:00+08:00 is still 2025-12-31 in UTC.
         assert_eq!(credential_date(1_767_222_000).unwrap(), "2025-12-31");
-        assert_eq!(credential_date(i64::MAX).unwrap_err().code(), "invalid_field");
+        assert_eq!(
+            credential_date(i64::MAX).unwrap_err().code(),
+            "invalid_field"
+        );
     }
 
     fn sms_request() -> SendSms {
@@ -506,7 +754,10 @@ mod tests {
 
     #[test]
     fn send_sms_request_and_mirror() {
-        let creds = Credentials { secret_id: "AKIDtest".into(), secret_key: "test-key".into() };
+        let creds = Credentials {
+            secret_id: "AKIDtest".into(),
+            secret_key: "test-key".into(),
+        };
         let req = send_sms_request(&creds, "ap-guangzhou", &sms_request(), 1_767_225_600).unwrap();
         assert_eq!(req.url, "https://sms.tencentcloudapi.com/");
         assert_eq!(
@@ -519,37 +770,97 @@ mod tests {
         assert_eq!(req.header("X-TC-Timestamp"), Some("1767225600"));
         assert!(req.header("Authorization").unwrap().starts_with("TC3-HMAC-SHA256 Credential=AKIDtest/2026-01-01/sms/tc3_request, SignedHeaders=content-type;host;x-tc-action, Signature="));
         let secrets = |id: &str| (id == "AKIDtest").then(|| "test-key".to_owned());
-        assert_eq!(verify("POST", "", &req.headers, req.body.as_bytes(), SERVICE, secrets, 1_767_225_600).unwrap(), "AKIDtest");
-        assert_eq!(verify("POST", "", &req.headers, req.body.as_bytes(), SERVICE, |_| None, 1_767_225_600).unwrap_err().code(), "unknown_key_serial");
+        assert_eq!(
+            verify(
+                "POST",
+                "",
+                &req.headers,
+                req.body.as_bytes(),
+                SERVICE,
+                secrets,
+                1_767_225_600
+            )
+            .unwrap(),
+            "AKIDtest"
+        );
+        assert_eq!(
+            verify(
+                "POST",
+                "",
+                &req.headers,
+                req.body.as_bytes(),
+                SERVICE,
+                |_| None,
+                1_767_225_600
+            )
+            .unwrap_err()
+            .code(),
+            "unknown_key_serial"
+        );
 
-        assert_eq!(mainland_e164("+8613800000000").unwrap_err().code(), "invalid_field");
-        let bad = SendSms { phone_number_set: vec!["13800000000".into()], ..sms_request() };
-        assert_eq!(send_sms_request(&creds, "ap-guangzhou", &bad, 0).unwrap_err().code(), "invalid_field");
+        assert_eq!(
+            mainland_e164("+8613800000000").unwrap_err().code(),
+            "invalid_field"
+        );
+        let bad = SendSms {
+            phone_number_set: vec!["13800000000".into()],
+            ..sms_request()
+        };
+        assert_eq!(
+            send_sms_request(&creds, "ap-guangzhou", &bad, 0)
+                .unwrap_err()
+                .code(),
+            "invalid_field"
+        );
     }
 
     #[test]
     fn responses_and_receipts() {
         let ok = r#"{"Response":{"SendStatusSet":[{"SerialNo":"5000:1045710669157053657849499619","PhoneNumber":"+8618511122233","Fee":1,"SessionContext":"test","Code":"Ok","Message":"send success","IsoCode":"CN"},{"SerialNo":"","PhoneNumber":"+8618511122266","Fee":0,"SessionContext":"test","Code":"LimitExceeded.PhoneNumberDailyLimit","Message":"the number of sms messages sent from a single mobile number every day exceeds the upper limit","IsoCode":"CN"},{"SerialNo":"","PhoneNumber":"+86123","Fee":0,"SessionContext":"","Code":"InvalidParameterValue.IncorrectPhoneNumber","Message":"incorrect phone number","IsoCode":""}],"RequestId":"a0aabda6-cf91-4f3e-a81f-9198114a2279"}}"#;
         match parse_send_sms_response(ok).unwrap() {
-            SendSmsResponse::Sent { statuses, request_id } => {
+            SendSmsResponse::Sent {
+                statuses,
+                request_id,
+            } => {
                 assert_eq!(request_id, "a0aabda6-cf91-4f3e-a81f-9198114a2279");
                 assert!(statuses[0].is_ok());
                 assert_eq!(statuses[0].serial_no, "5000:1045710669157053657849499619");
-                assert_eq!(statuses[1].error(), Some(SendStatusError::PhoneNumberDailyLimit));
-                assert_eq!(statuses[2].error(), Some(SendStatusError::IncorrectPhoneNumber));
+                assert_eq!(
+                    statuses[1].error(),
+                    Some(SendStatusError::PhoneNumberDailyLimit)
+                );
+                assert_eq!(
+                    statuses[2].error(),
+                    Some(SendStatusError::IncorrectPhoneNumber)
+                );
             }
             other => panic!("{other:?}"),
         }
         let err = r#"{"Response":{"Error":{"Code":"AuthFailure.SignatureFailure","Message":"The provided credentials could not be validated."},"RequestId":"r"}}"#;
-        assert!(matches!(parse_send_sms_response(err).unwrap(), SendSmsResponse::Error { code, .. } if code == "AuthFailure.SignatureFailure"));
-        assert_eq!(parse_send_sms_response(r#"{"Response":{"RequestId":"r"}}"#).unwrap_err().code(), "missing_field");
-        assert_eq!(parse_send_sms_response("oops").unwrap_err().code(), "malformed_json");
+        assert!(
+            matches!(parse_send_sms_response(err).unwrap(), SendSmsResponse::Error { code, .. } if code == "AuthFailure.SignatureFailure")
+        );
+        assert_eq!(
+            parse_send_sms_response(r#"{"Response":{"RequestId":"r"}}"#)
+                .unwrap_err()
+                .code(),
+            "missing_field"
+        );
+        assert_eq!(
+            parse_send_sms_response("oops").unwrap_err().code(),
+            "malformed_json"
+        );
 
         let receipts = r#"[{"user_receive_time":"2015-10-17 08:03:04","nationcode":"86","mobile":"13xxxxxxxxx","report_status":"SUCCESS","errmsg":"DELIVRD","description":"用户短信送达成功","sid":"xxxxxxx"},{"user_receive_time":"2015-10-17 08:03:05","nationcode":"86","mobile":"13xxxxxxxx1","report_status":"FAIL","errmsg":"MK:0001","description":"用户短信未送达","sid":"y"}]"#;
         let r = parse_delivery_receipts(receipts).unwrap();
         assert_eq!(r[0].report_status, ReportStatus::Success);
         assert_eq!(r[1].report_status, ReportStatus::Fail);
-        assert_eq!(parse_delivery_receipts(&receipts.replace("\"FAIL\"", "\"MAYBE\"")).unwrap_err().code(), "malformed_json");
+        assert_eq!(
+            parse_delivery_receipts(&receipts.replace("\"FAIL\"", "\"MAYBE\""))
+                .unwrap_err()
+                .code(),
+            "malformed_json"
+        );
     }
 
     proptest! {

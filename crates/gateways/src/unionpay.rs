@@ -80,13 +80,19 @@ pub struct MerchantSigner {
 impl MerchantSigner {
     /// Sets `version`, `signMethod`, `certId`, `merId`, drops empty values, and adds `signature`.
     pub fn sign(&self, params: &Params) -> Result<Params> {
-        let mut out: Params = params.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut out: Params = params
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         out.remove("signature");
         out.insert("version".into(), VERSION.into());
         out.insert("signMethod".into(), SIGN_METHOD_RSA.into());
         out.insert("certId".into(), self.cert.serial_decimal().to_owned());
         out.insert("merId".into(), self.mer_id.clone());
-        let signature = self.private_key.sign_sha256_base64(sign_digest_hex(&out).as_bytes())?;
+        let signature = self
+            .private_key
+            .sign_sha256_base64(sign_digest_hex(&out).as_bytes())?;
         out.insert("signature".into(), signature);
         Ok(out)
     }
@@ -132,7 +138,10 @@ pub struct Refund {
 }
 
 fn params_of(pairs: &[(&str, &str)]) -> Params {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 impl MerchantSigner {
@@ -202,7 +211,10 @@ fn form_post(url: &str, params: &Params) -> HttpRequest {
     HttpRequest {
         method: HttpMethod::Post,
         url: url.to_owned(),
-        headers: vec![("Content-Type".into(), "application/x-www-form-urlencoded;charset=UTF-8".into())],
+        headers: vec![(
+            "Content-Type".into(),
+            "application/x-www-form-urlencoded;charset=UTF-8".into(),
+        )],
         body: encode_query(params.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
     }
 }
@@ -229,7 +241,9 @@ pub fn parse_response_body(body: &str) -> Result<Params> {
         if seg.is_empty() {
             return Ok(());
         }
-        let (k, v) = seg.split_once('=').ok_or_else(|| GatewayError::MalformedForm(format!("segment without '=': {seg:?}")))?;
+        let (k, v) = seg
+            .split_once('=')
+            .ok_or_else(|| GatewayError::MalformedForm(format!("segment without '=': {seg:?}")))?;
         if out.insert(k.to_owned(), v.to_owned()).is_some() {
             return Err(GatewayError::invalid_field(k, "duplicate parameter"));
         }
@@ -247,7 +261,9 @@ pub fn parse_response_body(body: &str) -> Result<Params> {
         }
     }
     if depth != 0 {
-        return Err(GatewayError::MalformedForm("unbalanced '{' in response".into()));
+        return Err(GatewayError::MalformedForm(
+            "unbalanced '{' in response".into(),
+        ));
     }
     push(&body[start..])?;
     Ok(out)
@@ -280,7 +296,9 @@ impl UnionPayTrust {
             }
         }
         if !self.intermediate.is_ca() {
-            return Err(GatewayError::CertificateChain("configured intermediate is not a CA".into()));
+            return Err(GatewayError::CertificateChain(
+                "configured intermediate is not a CA".into(),
+            ));
         }
         signer.verify_issued_by(&self.intermediate)?;
         self.intermediate.verify_issued_by(&self.root)?;
@@ -304,15 +322,28 @@ impl UnionPayTrust {
 pub fn verify_message(params: &Params, trust: &UnionPayTrust, now: i64) -> Result<()> {
     match params.get("signMethod").map(String::as_str) {
         Some(SIGN_METHOD_RSA) => {}
-        Some(other) => return Err(GatewayError::UnsupportedAlgorithm(format!("signMethod={other}"))),
+        Some(other) => {
+            return Err(GatewayError::UnsupportedAlgorithm(format!(
+                "signMethod={other}"
+            )));
+        }
         None => return Err(GatewayError::MissingField("signMethod".into())),
     }
-    let signature = params.get("signature").filter(|s| !s.is_empty()).ok_or(GatewayError::MissingSignature)?;
-    let cert_pem = params.get("signPubKeyCert").ok_or_else(|| GatewayError::MissingField("signPubKeyCert".into()))?;
+    let signature = params
+        .get("signature")
+        .filter(|s| !s.is_empty())
+        .ok_or(GatewayError::MissingSignature)?;
+    let cert_pem = params
+        .get("signPubKeyCert")
+        .ok_or_else(|| GatewayError::MissingField("signPubKeyCert".into()))?;
     let signer = Certificate::from_pem(cert_pem)?;
     trust.check_signer(&signer, now)?;
-    let sig = STANDARD.decode(signature.as_bytes()).map_err(|_| GatewayError::BadSignature)?;
-    signer.public_key()?.verify_sha256(sign_digest_hex(params).as_bytes(), &sig)
+    let sig = STANDARD
+        .decode(signature.as_bytes())
+        .map_err(|_| GatewayError::BadSignature)?;
+    signer
+        .public_key()?
+        .verify_sha256(sign_digest_hex(params).as_bytes(), &sig)
 }
 
 /// A verified consume / refund notification.
@@ -342,7 +373,10 @@ impl Notification {
 }
 
 fn required(p: &Params, k: &str) -> Result<String> {
-    p.get(k).filter(|v| !v.is_empty()).cloned().ok_or_else(|| GatewayError::MissingField(k.to_owned()))
+    p.get(k)
+        .filter(|v| !v.is_empty())
+        .cloned()
+        .ok_or_else(|| GatewayError::MissingField(k.to_owned()))
 }
 
 /// [`verify_message`], then the typed notification. The caller still compares `merId`, `orderId` and the
@@ -374,15 +408,30 @@ pub fn verify_request(params: &Params, merchant_cert: &Certificate) -> Result<()
         return Err(GatewayError::UnknownKeySerial(cert_id));
     }
     if params.get("signMethod").map(String::as_str) != Some(SIGN_METHOD_RSA) {
-        return Err(GatewayError::UnsupportedAlgorithm(params.get("signMethod").cloned().unwrap_or_default()));
+        return Err(GatewayError::UnsupportedAlgorithm(
+            params.get("signMethod").cloned().unwrap_or_default(),
+        ));
     }
-    let signature = params.get("signature").filter(|s| !s.is_empty()).ok_or(GatewayError::MissingSignature)?;
-    merchant_cert.public_key()?.verify_sha256_base64(sign_digest_hex(params).as_bytes(), signature)
+    let signature = params
+        .get("signature")
+        .filter(|s| !s.is_empty())
+        .ok_or(GatewayError::MissingSignature)?;
+    merchant_cert
+        .public_key()?
+        .verify_sha256_base64(sign_digest_hex(params).as_bytes(), signature)
 }
 
 /// Sandbox: signs a notification as UnionPay: sets `signMethod=01` and `signPubKeyCert`, adds `signature`.
-pub fn sign_notify(params: &Params, signer_key: &RsaPrivateKey, signer_cert_pem: &str) -> Result<Params> {
-    let mut out: Params = params.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.clone(), v.clone())).collect();
+pub fn sign_notify(
+    params: &Params,
+    signer_key: &RsaPrivateKey,
+    signer_cert_pem: &str,
+) -> Result<Params> {
+    let mut out: Params = params
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     out.remove("signature");
     out.insert("signMethod".into(), SIGN_METHOD_RSA.into());
     out.insert("signPubKeyCert".into(), signer_cert_pem.to_owned());
@@ -402,8 +451,10 @@ mod tests {
     const MIDDLE: &str = include_str!("../testdata/unionpay/test-middle-ca.cert.pem");
     const SIGNER: &str = include_str!("../testdata/unionpay/test-unionpay-signer.cert.pem");
     const SIGNER_KEY: &str = include_str!("../testdata/unionpay/test-unionpay-signer.key.pem");
-    const SIGNER_EXPIRED: &str = include_str!("../testdata/unionpay/test-unionpay-signer-expired.cert.pem");
-    const SIGNER_FOREIGN: &str = include_str!("../testdata/unionpay/test-unionpay-signer-foreign.cert.pem");
+    const SIGNER_EXPIRED: &str =
+        include_str!("../testdata/unionpay/test-unionpay-signer-expired.cert.pem");
+    const SIGNER_FOREIGN: &str =
+        include_str!("../testdata/unionpay/test-unionpay-signer-foreign.cert.pem");
     const FOREIGN_ROOT: &str = include_str!("../testdata/unionpay/test-foreign-root-ca.cert.pem");
     const MERCHANT_KEY: &str = include_str!("../testdata/unionpay/test-merchant.key.pem");
     const MERCHANT_CERT: &str = include_str!("../testdata/unionpay/test-merchant.cert.pem");
@@ -416,7 +467,12 @@ mod tests {
     }
 
     fn params(v: &Value) -> Params {
-        v["params"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned())).collect()
+        v["params"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+            .collect()
     }
 
     fn trust() -> UnionPayTrust {
@@ -439,7 +495,10 @@ mod tests {
         assert_eq!(sign_digest_hex(&p), v["sha256_hex"].as_str().unwrap());
         let m = merchant();
         assert_eq!(m.cert.serial_decimal(), v["cert_id"].as_str().unwrap());
-        assert_eq!(sign_params(&p, &m.private_key).unwrap(), v["signature"].as_str().unwrap());
+        assert_eq!(
+            sign_params(&p, &m.private_key).unwrap(),
+            v["signature"].as_str().unwrap()
+        );
         // MerchantSigner::sign reproduces the same parameters and signature (it drops the empty reqReserved).
         let mut unsigned = p.clone();
         unsigned.remove("signature");
@@ -449,7 +508,10 @@ mod tests {
         verify_request(&p, &m.cert).unwrap();
         let mut tampered = p.clone();
         tampered.insert("txnAmt".into(), "1".into());
-        assert_eq!(verify_request(&tampered, &m.cert).unwrap_err().code(), "bad_signature");
+        assert_eq!(
+            verify_request(&tampered, &m.cert).unwrap_err().code(),
+            "bad_signature"
+        );
     }
 
     #[test]
@@ -471,39 +533,82 @@ mod tests {
         // Tampered field.
         let mut t = p.clone();
         t.insert("txnAmt".into(), "1".into());
-        assert_eq!(verify_notify(&t, &trust(), NOW).unwrap_err().code(), "bad_signature");
+        assert_eq!(
+            verify_notify(&t, &trust(), NOW).unwrap_err().code(),
+            "bad_signature"
+        );
         let mut t = p.clone();
         t.insert("respCode".into(), "01".into());
-        assert_eq!(verify_notify(&t, &trust(), NOW).unwrap_err().code(), "bad_signature");
+        assert_eq!(
+            verify_notify(&t, &trust(), NOW).unwrap_err().code(),
+            "bad_signature"
+        );
 
         let key = RsaPrivateKey::from_pem(SIGNER_KEY).unwrap();
         // Same key and subject, certificate from a foreign root (whose subject imitates our intermediate's).
         let foreign = sign_notify(&p, &key, SIGNER_FOREIGN).unwrap();
-        assert_eq!(verify_notify(&foreign, &trust(), NOW).unwrap_err().code(), "certificate_chain_invalid");
+        assert_eq!(
+            verify_notify(&foreign, &trust(), NOW).unwrap_err().code(),
+            "certificate_chain_invalid"
+        );
         // Trusting the foreign root as intermediate is still rejected: it does not chain to our root.
-        let mixed = UnionPayTrust { intermediate: Certificate::from_pem(FOREIGN_ROOT).unwrap(), ..trust() };
-        assert_eq!(verify_notify(&foreign, &mixed, NOW).unwrap_err().code(), "certificate_chain_invalid");
+        let mixed = UnionPayTrust {
+            intermediate: Certificate::from_pem(FOREIGN_ROOT).unwrap(),
+            ..trust()
+        };
+        assert_eq!(
+            verify_notify(&foreign, &mixed, NOW).unwrap_err().code(),
+            "certificate_chain_invalid"
+        );
         // Expired certificate.
         let expired = sign_notify(&p, &key, SIGNER_EXPIRED).unwrap();
-        assert_eq!(verify_notify(&expired, &trust(), NOW).unwrap_err().code(), "certificate_not_valid_now");
+        assert_eq!(
+            verify_notify(&expired, &trust(), NOW).unwrap_err().code(),
+            "certificate_not_valid_now"
+        );
         // Valid certificate but at a time after its expiry.
-        assert_eq!(verify_notify(&p, &trust(), 2_524_608_000).unwrap_err().code(), "certificate_not_valid_now");
+        assert_eq!(
+            verify_notify(&p, &trust(), 2_524_608_000)
+                .unwrap_err()
+                .code(),
+            "certificate_not_valid_now"
+        );
         // Name check.
-        let other_name = UnionPayTrust { company_name: "某某有限公司".into(), ..trust() };
-        assert_eq!(verify_notify(&p, &other_name, NOW).unwrap_err().code(), "certificate_subject_mismatch");
+        let other_name = UnionPayTrust {
+            company_name: "某某有限公司".into(),
+            ..trust()
+        };
+        assert_eq!(
+            verify_notify(&p, &other_name, NOW).unwrap_err().code(),
+            "certificate_subject_mismatch"
+        );
         // The merchant certificate (wrong CN) cannot sign notifications.
         let by_merchant = sign_notify(&p, &merchant().private_key, MERCHANT_CERT).unwrap();
-        assert_eq!(verify_notify(&by_merchant, &trust(), NOW).unwrap_err().code(), "certificate_subject_mismatch");
+        assert_eq!(
+            verify_notify(&by_merchant, &trust(), NOW)
+                .unwrap_err()
+                .code(),
+            "certificate_subject_mismatch"
+        );
         // Structural errors.
         let mut t = p.clone();
         t.remove("signature");
-        assert_eq!(verify_notify(&t, &trust(), NOW).unwrap_err().code(), "missing_signature");
+        assert_eq!(
+            verify_notify(&t, &trust(), NOW).unwrap_err().code(),
+            "missing_signature"
+        );
         let mut t = p.clone();
         t.insert("signMethod".into(), "11".into());
-        assert_eq!(verify_notify(&t, &trust(), NOW).unwrap_err().code(), "unsupported_algorithm");
+        assert_eq!(
+            verify_notify(&t, &trust(), NOW).unwrap_err().code(),
+            "unsupported_algorithm"
+        );
         let mut t = p;
         t.insert("signPubKeyCert".into(), "garbage".into());
-        assert_eq!(verify_notify(&t, &trust(), NOW).unwrap_err().code(), "invalid_certificate");
+        assert_eq!(
+            verify_notify(&t, &trust(), NOW).unwrap_err().code(),
+            "invalid_certificate"
+        );
     }
 
     #[test]
@@ -524,7 +629,15 @@ mod tests {
         assert_eq!(p["txnAmt"], "2000");
         assert_eq!(p["certId"], "4100");
         verify_request(&p, &m.cert).unwrap();
-        let q = m.query(&TransQuery { order_id: "SF1".into(), txn_time: "20260101120000".into() }, QUERY_TRANS_URL).unwrap();
+        let q = m
+            .query(
+                &TransQuery {
+                    order_id: "SF1".into(),
+                    txn_time: "20260101120000".into(),
+                },
+                QUERY_TRANS_URL,
+            )
+            .unwrap();
         verify_request(&parse_notify_body(&q.body).unwrap(), &m.cert).unwrap();
         let r = m
             .refund(
@@ -545,15 +658,28 @@ mod tests {
 
     #[test]
     fn response_body_parsing_keeps_braced_values() {
-        let p = parse_response_body("a=1&reserved={x=1&y=2}&pem=-----BEGIN X-----\nAB==\n-----END X-----&e=").unwrap();
+        let p = parse_response_body(
+            "a=1&reserved={x=1&y=2}&pem=-----BEGIN X-----\nAB==\n-----END X-----&e=",
+        )
+        .unwrap();
         assert_eq!(p["reserved"], "{x=1&y=2}");
         assert_eq!(p["pem"], "-----BEGIN X-----\nAB==\n-----END X-----");
         assert_eq!(p["e"], "");
-        assert_eq!(parse_response_body("a={1").unwrap_err().code(), "malformed_form");
-        assert_eq!(parse_response_body("a").unwrap_err().code(), "malformed_form");
+        assert_eq!(
+            parse_response_body("a={1").unwrap_err().code(),
+            "malformed_form"
+        );
+        assert_eq!(
+            parse_response_body("a").unwrap_err().code(),
+            "malformed_form"
+        );
         let v = &vector()["notify"];
         let p = params(v);
-        let raw = p.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+        let raw = p
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&");
         verify_message(&parse_response_body(&raw).unwrap(), &trust(), NOW).unwrap();
     }
 

@@ -45,12 +45,24 @@ pub const AEAD_AES_256_GCM: &str = "AEAD_AES_256_GCM";
 // Request signing (merchant side).
 
 /// `METHOD\nPATH?QUERY\nTIMESTAMP\nNONCE\nBODY\n` (body empty for GET).
-pub fn request_signature_message(method: &str, path_and_query: &str, timestamp: i64, nonce: &str, body: &str) -> String {
+pub fn request_signature_message(
+    method: &str,
+    path_and_query: &str,
+    timestamp: i64,
+    nonce: &str,
+    body: &str,
+) -> String {
     format!("{method}\n{path_and_query}\n{timestamp}\n{nonce}\n{body}\n")
 }
 
 /// The `Authorization` header value.
-pub fn authorization_header(mchid: &str, serial_no: &str, nonce: &str, timestamp: i64, signature: &str) -> String {
+pub fn authorization_header(
+    mchid: &str,
+    serial_no: &str,
+    nonce: &str,
+    timestamp: i64,
+    signature: &str,
+) -> String {
     format!(
         "{AUTH_SCHEME} mchid=\"{mchid}\",nonce_str=\"{nonce}\",signature=\"{signature}\",timestamp=\"{timestamp}\",serial_no=\"{serial_no}\""
     )
@@ -58,7 +70,13 @@ pub fn authorization_header(mchid: &str, serial_no: &str, nonce: &str, timestamp
 
 /// JSAPI / mini-program `paySign`: SHA256withRSA over `APPID\nTIMESTAMP\nNONCE\nPACKAGE\n` where package is
 /// `prepay_id=…`.
-pub fn jsapi_pay_sign(appid: &str, timestamp: i64, nonce: &str, package: &str, key: &RsaPrivateKey) -> Result<String> {
+pub fn jsapi_pay_sign(
+    appid: &str,
+    timestamp: i64,
+    nonce: &str,
+    package: &str,
+    key: &RsaPrivateKey,
+) -> Result<String> {
     key.sign_sha256_base64(format!("{appid}\n{timestamp}\n{nonce}\n{package}\n").as_bytes())
 }
 
@@ -85,36 +103,71 @@ impl MerchantSigner {
         timestamp: i64,
         nonce: &str,
     ) -> Result<HttpRequest> {
-        let message = request_signature_message(method.as_str(), path_and_query, timestamp, nonce, body);
+        let message =
+            request_signature_message(method.as_str(), path_and_query, timestamp, nonce, body);
         let signature = self.private_key.sign_sha256_base64(message.as_bytes())?;
         let mut headers = vec![
-            ("Authorization".to_owned(), authorization_header(&self.mchid, &self.serial_no, nonce, timestamp, &signature)),
+            (
+                "Authorization".to_owned(),
+                authorization_header(&self.mchid, &self.serial_no, nonce, timestamp, &signature),
+            ),
             ("Accept".to_owned(), "application/json".to_owned()),
             ("User-Agent".to_owned(), "shenfen-gateways".to_owned()),
         ];
         if method == HttpMethod::Post {
             headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
         }
-        Ok(HttpRequest { method, url: format!("{}{path_and_query}", self.api_base), headers, body: body.to_owned() })
+        Ok(HttpRequest {
+            method,
+            url: format!("{}{path_and_query}", self.api_base),
+            headers,
+            body: body.to_owned(),
+        })
     }
 
-    fn post_json<T: Serialize>(&self, path: &str, body: &T, timestamp: i64, nonce: &str) -> Result<HttpRequest> {
+    fn post_json<T: Serialize>(
+        &self,
+        path: &str,
+        body: &T,
+        timestamp: i64,
+        nonce: &str,
+    ) -> Result<HttpRequest> {
         let body = serde_json::to_string(body).map_err(GatewayError::json)?;
         self.signed_request(HttpMethod::Post, path, &body, timestamp, nonce)
     }
 
     /// `POST /v3/pay/transactions/h5`; the response carries `h5_url` ([`parse_h5_response`]).
     pub fn h5_order(&self, order: &H5Order, timestamp: i64, nonce: &str) -> Result<HttpRequest> {
-        self.post_json("/v3/pay/transactions/h5", &order.wire(&self.mchid), timestamp, nonce)
+        self.post_json(
+            "/v3/pay/transactions/h5",
+            &order.wire(&self.mchid),
+            timestamp,
+            nonce,
+        )
     }
 
     /// `POST /v3/pay/transactions/native`; the response carries `code_url` ([`parse_native_response`]).
-    pub fn native_order(&self, order: &NativeOrder, timestamp: i64, nonce: &str) -> Result<HttpRequest> {
-        self.post_json("/v3/pay/transactions/native", &order.wire(&self.mchid), timestamp, nonce)
+    pub fn native_order(
+        &self,
+        order: &NativeOrder,
+        timestamp: i64,
+        nonce: &str,
+    ) -> Result<HttpRequest> {
+        self.post_json(
+            "/v3/pay/transactions/native",
+            &order.wire(&self.mchid),
+            timestamp,
+            nonce,
+        )
     }
 
     /// `GET /v3/pay/transactions/out-trade-no/{out_trade_no}?mchid=…`; response: [`parse_transaction`].
-    pub fn query_by_out_trade_no(&self, out_trade_no: &str, timestamp: i64, nonce: &str) -> Result<HttpRequest> {
+    pub fn query_by_out_trade_no(
+        &self,
+        out_trade_no: &str,
+        timestamp: i64,
+        nonce: &str,
+    ) -> Result<HttpRequest> {
         check_out_no("out_trade_no", out_trade_no)?;
         let path = format!(
             "/v3/pay/transactions/out-trade-no/{}?mchid={}",
@@ -131,18 +184,34 @@ impl MerchantSigner {
         struct Body<'a> {
             mchid: &'a str,
         }
-        let path = format!("/v3/pay/transactions/out-trade-no/{}/close", rfc3986_encode(out_trade_no));
+        let path = format!(
+            "/v3/pay/transactions/out-trade-no/{}/close",
+            rfc3986_encode(out_trade_no)
+        );
         self.post_json(&path, &Body { mchid: &self.mchid }, timestamp, nonce)
     }
 
     /// `POST /v3/refund/domestic/refunds`; response: [`parse_refund_response`].
-    pub fn refund(&self, refund: &RefundRequest, timestamp: i64, nonce: &str) -> Result<HttpRequest> {
+    pub fn refund(
+        &self,
+        refund: &RefundRequest,
+        timestamp: i64,
+        nonce: &str,
+    ) -> Result<HttpRequest> {
         check_out_no("out_trade_no", &refund.out_trade_no)?;
         check_out_no("out_refund_no", &refund.out_refund_no)?;
         if refund.refund_fen == 0 || refund.refund_fen > refund.total_fen {
-            return Err(GatewayError::InvalidAmount(format!("refund {} of total {}", refund.refund_fen, refund.total_fen)));
+            return Err(GatewayError::InvalidAmount(format!(
+                "refund {} of total {}",
+                refund.refund_fen, refund.total_fen
+            )));
         }
-        self.post_json("/v3/refund/domestic/refunds", &refund.wire(), timestamp, nonce)
+        self.post_json(
+            "/v3/refund/domestic/refunds",
+            &refund.wire(),
+            timestamp,
+            nonce,
+        )
     }
 }
 
@@ -152,7 +221,10 @@ fn check_out_no(field: &str, v: &str) -> Result<()> {
     if (6..=32).contains(&v.len()) && v.chars().all(ok_char) {
         Ok(())
     } else {
-        Err(GatewayError::invalid_field(field, "must be 6-32 of [0-9A-Za-z_-|*]"))
+        Err(GatewayError::invalid_field(
+            field,
+            "must be 6-32 of [0-9A-Za-z_-|*]",
+        ))
     }
 }
 
@@ -228,8 +300,14 @@ impl H5Order {
             time_expire: self.time_expire.as_deref(),
             attach: self.attach.as_deref(),
             notify_url: &self.notify_url,
-            amount: OrderAmount { total: self.total_fen, currency: "CNY".into() },
-            scene_info: Some(SceneInfo { payer_client_ip: &self.payer_client_ip, h5_info: H5Info { kind: "Wap" } }),
+            amount: OrderAmount {
+                total: self.total_fen,
+                currency: "CNY".into(),
+            },
+            scene_info: Some(SceneInfo {
+                payer_client_ip: &self.payer_client_ip,
+                h5_info: H5Info { kind: "Wap" },
+            }),
         }
     }
 }
@@ -244,7 +322,10 @@ impl NativeOrder {
             time_expire: self.time_expire.as_deref(),
             attach: self.attach.as_deref(),
             notify_url: &self.notify_url,
-            amount: OrderAmount { total: self.total_fen, currency: "CNY".into() },
+            amount: OrderAmount {
+                total: self.total_fen,
+                currency: "CNY".into(),
+            },
             scene_info: None,
         }
     }
@@ -374,13 +455,19 @@ impl Transaction {
 
     /// `amount.total` in fen (required once paid).
     pub fn total_fen(&self) -> Result<u64> {
-        self.amount.as_ref().and_then(|a| a.total).ok_or_else(|| GatewayError::MissingField("amount.total".into()))
+        self.amount
+            .as_ref()
+            .and_then(|a| a.total)
+            .ok_or_else(|| GatewayError::MissingField("amount.total".into()))
     }
 }
 
 fn parse_rfc3339_opt(field: &str, s: Option<&str>) -> Result<Option<OffsetDateTime>> {
-    s.map(|s| OffsetDateTime::parse(s, &Rfc3339).map_err(|e| GatewayError::invalid_field(field, e.to_string())))
-        .transpose()
+    s.map(|s| {
+        OffsetDateTime::parse(s, &Rfc3339)
+            .map_err(|e| GatewayError::invalid_field(field, e.to_string()))
+    })
+    .transpose()
 }
 
 /// Parses a (verified) query response body.
@@ -465,7 +552,10 @@ impl WechatpayHeaders {
             };
             *slot = Some(v.to_owned());
         }
-        let need = |v: Option<String>, name: &str| v.filter(|s| !s.is_empty()).ok_or_else(|| GatewayError::MissingField(name.to_owned()));
+        let need = |v: Option<String>, name: &str| {
+            v.filter(|s| !s.is_empty())
+                .ok_or_else(|| GatewayError::MissingField(name.to_owned()))
+        };
         Ok(Self {
             timestamp: need(ts, "Wechatpay-Timestamp")?,
             nonce: need(nonce, "Wechatpay-Nonce")?,
@@ -506,7 +596,9 @@ impl PlatformKeys {
 
     /// The key for a serial. Hex serials match case-insensitively.
     pub fn get(&self, serial: &str) -> Option<&RsaPublicKey> {
-        self.keys.get(serial).or_else(|| self.keys.get(&serial.to_ascii_uppercase()))
+        self.keys
+            .get(serial)
+            .or_else(|| self.keys.get(&serial.to_ascii_uppercase()))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -533,17 +625,31 @@ fn check_timestamp(ts: &str, now: i64) -> Result<i64> {
         .filter(|_| !ts.is_empty() && ts.bytes().all(|b| b.is_ascii_digit()))
         .ok_or_else(|| GatewayError::invalid_field("timestamp", "not unix seconds"))?;
     if now.abs_diff(t) > MAX_CLOCK_SKEW_SECONDS.unsigned_abs() {
-        return Err(GatewayError::TimestampOutOfWindow { timestamp: t, now, max_skew_seconds: MAX_CLOCK_SKEW_SECONDS });
+        return Err(GatewayError::TimestampOutOfWindow {
+            timestamp: t,
+            now,
+            max_skew_seconds: MAX_CLOCK_SKEW_SECONDS,
+        });
     }
     Ok(t)
 }
 
 /// Verifies a response or callback: known serial, timestamp within [`MAX_CLOCK_SKEW_SECONDS`] of `now` (unix
 /// seconds), signature over `TIMESTAMP\nNONCE\nBODY\n`.
-pub fn verify_response(keys: &PlatformKeys, headers: &WechatpayHeaders, body: &[u8], now: i64) -> Result<()> {
+pub fn verify_response(
+    keys: &PlatformKeys,
+    headers: &WechatpayHeaders,
+    body: &[u8],
+    now: i64,
+) -> Result<()> {
     check_timestamp(&headers.timestamp, now)?;
-    let key = keys.get(&headers.serial).ok_or_else(|| GatewayError::UnknownKeySerial(headers.serial.clone()))?;
-    key.verify_sha256_base64(&response_signature_message(&headers.timestamp, &headers.nonce, body), &headers.signature)
+    let key = keys
+        .get(&headers.serial)
+        .ok_or_else(|| GatewayError::UnknownKeySerial(headers.serial.clone()))?;
+    key.verify_sha256_base64(
+        &response_signature_message(&headers.timestamp, &headers.nonce, body),
+        &headers.signature,
+    )
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -561,18 +667,42 @@ fn cipher(apiv3_key: &[u8], nonce: &[u8]) -> Result<Aes256Gcm> {
 
 /// Decrypts `ciphertext_b64` (ciphertext ‖ 16-byte tag). The key must be exactly 32 bytes: a 16-byte "APIv3 key"
 /// would mean AES-128-GCM, which WeChat Pay does not use, so it is rejected rather than silently accepted.
-pub fn decrypt_aead_aes_256_gcm(apiv3_key: &[u8], nonce: &str, associated_data: &str, ciphertext_b64: &str) -> Result<Vec<u8>> {
+pub fn decrypt_aead_aes_256_gcm(
+    apiv3_key: &[u8],
+    nonce: &str,
+    associated_data: &str,
+    ciphertext_b64: &str,
+) -> Result<Vec<u8>> {
     let c = cipher(apiv3_key, nonce.as_bytes())?;
-    let ct = STANDARD.decode(ciphertext_b64.as_bytes()).map_err(|_| GatewayError::InvalidBase64("ciphertext".into()))?;
-    c.decrypt(Nonce::from_slice(nonce.as_bytes()), Payload { msg: &ct, aad: associated_data.as_bytes() })
-        .map_err(|_| GatewayError::DecryptionFailed)
+    let ct = STANDARD
+        .decode(ciphertext_b64.as_bytes())
+        .map_err(|_| GatewayError::InvalidBase64("ciphertext".into()))?;
+    c.decrypt(
+        Nonce::from_slice(nonce.as_bytes()),
+        Payload {
+            msg: &ct,
+            aad: associated_data.as_bytes(),
+        },
+    )
+    .map_err(|_| GatewayError::DecryptionFailed)
 }
 
 /// Encrypts for a sandbox (or tests): base64(ciphertext ‖ tag).
-pub fn encrypt_aead_aes_256_gcm(apiv3_key: &[u8], nonce: &str, associated_data: &str, plaintext: &[u8]) -> Result<String> {
+pub fn encrypt_aead_aes_256_gcm(
+    apiv3_key: &[u8],
+    nonce: &str,
+    associated_data: &str,
+    plaintext: &[u8],
+) -> Result<String> {
     let c = cipher(apiv3_key, nonce.as_bytes())?;
     let ct = c
-        .encrypt(Nonce::from_slice(nonce.as_bytes()), Payload { msg: plaintext, aad: associated_data.as_bytes() })
+        .encrypt(
+            Nonce::from_slice(nonce.as_bytes()),
+            Payload {
+                msg: plaintext,
+                aad: associated_data.as_bytes(),
+            },
+        )
         .map_err(|_| GatewayError::DecryptionFailed)?;
     Ok(STANDARD.encode(ct))
 }
@@ -595,7 +725,12 @@ impl EncryptedResource {
         if self.algorithm != AEAD_AES_256_GCM {
             return Err(GatewayError::UnsupportedAlgorithm(self.algorithm.clone()));
         }
-        decrypt_aead_aes_256_gcm(apiv3_key, &self.nonce, self.associated_data.as_deref().unwrap_or(""), &self.ciphertext)
+        decrypt_aead_aes_256_gcm(
+            apiv3_key,
+            &self.nonce,
+            self.associated_data.as_deref().unwrap_or(""),
+            &self.ciphertext,
+        )
     }
 }
 
@@ -629,14 +764,20 @@ pub fn verify_callback(
     verify_response(keys, headers, body, now)?;
     let envelope: CallbackEnvelope = from_json(body)?;
     let plaintext = envelope.resource.decrypt(apiv3_key)?;
-    Ok(VerifiedCallback { envelope, plaintext })
+    Ok(VerifiedCallback {
+        envelope,
+        plaintext,
+    })
 }
 
 impl VerifiedCallback {
     /// The payment result of a `TRANSACTION.*` event.
     pub fn transaction(&self) -> Result<Transaction> {
         if !self.envelope.event_type.starts_with("TRANSACTION.") {
-            return Err(GatewayError::invalid_field("event_type", format!("{} is not a transaction event", self.envelope.event_type)));
+            return Err(GatewayError::invalid_field(
+                "event_type",
+                format!("{} is not a transaction event", self.envelope.event_type),
+            ));
         }
         from_json(&self.plaintext)
     }
@@ -644,16 +785,24 @@ impl VerifiedCallback {
     /// The refund result of a `REFUND.*` event.
     pub fn refund(&self) -> Result<RefundNotification> {
         if !self.envelope.event_type.starts_with("REFUND.") {
-            return Err(GatewayError::invalid_field("event_type", format!("{} is not a refund event", self.envelope.event_type)));
+            return Err(GatewayError::invalid_field(
+                "event_type",
+                format!("{} is not a refund event", self.envelope.event_type),
+            ));
         }
         from_json(&self.plaintext)
     }
 }
 
 /// Decrypts one `encrypt_certificate` of the `/v3/certificates` download and returns the certificate.
-pub fn decrypt_platform_certificate(apiv3_key: &[u8], encrypted: &EncryptedResource) -> Result<Certificate> {
+pub fn decrypt_platform_certificate(
+    apiv3_key: &[u8],
+    encrypted: &EncryptedResource,
+) -> Result<Certificate> {
     let pem = encrypted.decrypt(apiv3_key)?;
-    let pem = String::from_utf8(pem).map_err(|_| GatewayError::InvalidCertificate("decrypted certificate is not UTF-8".into()))?;
+    let pem = String::from_utf8(pem).map_err(|_| {
+        GatewayError::InvalidCertificate("decrypted certificate is not UTF-8".into())
+    })?;
     Certificate::from_pem(&pem)
 }
 
@@ -675,17 +824,25 @@ pub fn parse_authorization(header: &str) -> Result<AuthorizationParams> {
     let rest = header
         .strip_prefix(AUTH_SCHEME)
         .and_then(|r| r.strip_prefix(' '))
-        .ok_or_else(|| GatewayError::UnsupportedAlgorithm(header.split(' ').next().unwrap_or("").to_owned()))?;
+        .ok_or_else(|| {
+            GatewayError::UnsupportedAlgorithm(header.split(' ').next().unwrap_or("").to_owned())
+        })?;
     let mut fields = BTreeMap::new();
     for part in rest.split(',') {
-        let (k, v) = part.trim().split_once('=').ok_or_else(|| GatewayError::invalid_field("Authorization", "expected key=\"value\""))?;
+        let (k, v) = part.trim().split_once('=').ok_or_else(|| {
+            GatewayError::invalid_field("Authorization", "expected key=\"value\"")
+        })?;
         let v = v
             .strip_prefix('"')
             .and_then(|v| v.strip_suffix('"'))
             .ok_or_else(|| GatewayError::invalid_field("Authorization", "values must be quoted"))?;
         fields.insert(k.to_owned(), v.to_owned());
     }
-    let mut take = |k: &str| fields.remove(k).ok_or_else(|| GatewayError::MissingField(format!("Authorization.{k}")));
+    let mut take = |k: &str| {
+        fields
+            .remove(k)
+            .ok_or_else(|| GatewayError::MissingField(format!("Authorization.{k}")))
+    };
     Ok(AuthorizationParams {
         mchid: take("mchid")?,
         nonce_str: take("nonce_str")?,
@@ -720,8 +877,14 @@ pub fn sign_response(
     platform_private_key: &RsaPrivateKey,
 ) -> Result<WechatpayHeaders> {
     let ts = timestamp.to_string();
-    let signature = platform_private_key.sign_sha256_base64(&response_signature_message(&ts, nonce, body))?;
-    Ok(WechatpayHeaders { timestamp: ts, nonce: nonce.to_owned(), signature, serial: platform_serial.to_owned() })
+    let signature =
+        platform_private_key.sign_sha256_base64(&response_signature_message(&ts, nonce, body))?;
+    Ok(WechatpayHeaders {
+        timestamp: ts,
+        nonce: nonce.to_owned(),
+        signature,
+        serial: platform_serial.to_owned(),
+    })
 }
 
 /// Sandbox: a callback body with `resource` encrypted under the APIv3 key.
@@ -770,29 +933,69 @@ mod tests {
         let message = s(&v, "message");
         let lines: Vec<&str> = message.split('\n').collect();
         let (ts, nonce, body) = (lines[2].parse::<i64>().unwrap(), lines[3], lines[4]);
-        assert_eq!(request_signature_message("POST", "/v3/pay/transactions/jsapi", ts, nonce, body), message);
+        assert_eq!(
+            request_signature_message("POST", "/v3/pay/transactions/jsapi", ts, nonce, body),
+            message
+        );
         let signer = MerchantSigner {
             mchid: "1900007291".into(),
             serial_no: "408B07E79B8269FEC3D5D3E6AB8ED163A6A380DB".into(),
             private_key: wx_key(),
             api_base: API_BASE.into(),
         };
-        let req = signer.signed_request(HttpMethod::Post, "/v3/pay/transactions/jsapi", body, ts, nonce).unwrap();
+        let req = signer
+            .signed_request(
+                HttpMethod::Post,
+                "/v3/pay/transactions/jsapi",
+                body,
+                ts,
+                nonce,
+            )
+            .unwrap();
         assert_eq!(req.header("authorization"), Some(s(&v, "authorization")));
-        assert_eq!(req.url, "https://api.mch.weixin.qq.com/v3/pay/transactions/jsapi");
+        assert_eq!(
+            req.url,
+            "https://api.mch.weixin.qq.com/v3/pay/transactions/jsapi"
+        );
         let sig = wx_key().sign_sha256_base64(message.as_bytes()).unwrap();
         assert_eq!(sig, s(&v, "signature"));
         // Sandbox mirror accepts it within the window and rejects outside.
         let public = wx_key().public_key();
-        let auth = verify_request(s(&v, "authorization"), "POST", "/v3/pay/transactions/jsapi", body, &public, ts + 299).unwrap();
+        let auth = verify_request(
+            s(&v, "authorization"),
+            "POST",
+            "/v3/pay/transactions/jsapi",
+            body,
+            &public,
+            ts + 299,
+        )
+        .unwrap();
         assert_eq!(auth.mchid, "1900007291");
         assert_eq!(
-            verify_request(s(&v, "authorization"), "POST", "/v3/pay/transactions/jsapi", body, &public, ts + 301).unwrap_err().code(),
+            verify_request(
+                s(&v, "authorization"),
+                "POST",
+                "/v3/pay/transactions/jsapi",
+                body,
+                &public,
+                ts + 301
+            )
+            .unwrap_err()
+            .code(),
             "timestamp_out_of_window"
         );
         let altered = body.replace("\"total\":100", "\"total\":1");
         assert_eq!(
-            verify_request(s(&v, "authorization"), "POST", "/v3/pay/transactions/jsapi", &altered, &public, ts).unwrap_err().code(),
+            verify_request(
+                s(&v, "authorization"),
+                "POST",
+                "/v3/pay/transactions/jsapi",
+                &altered,
+                &public,
+                ts
+            )
+            .unwrap_err()
+            .code(),
             "bad_signature"
         );
     }
@@ -808,14 +1011,21 @@ mod tests {
             &wx_key(),
         )
         .unwrap();
-        assert_eq!(format!("wx2421b1c4370ec43b\n1554208460\n593BEC0C930BF1AFEB40B4A08C8FB242\nprepay_id=wx201410272009395522657a690389285100\n"), s(&v, "message"));
+        assert_eq!(
+            format!(
+                "wx2421b1c4370ec43b\n1554208460\n593BEC0C930BF1AFEB40B4A08C8FB242\nprepay_id=wx201410272009395522657a690389285100\n"
+            ),
+            s(&v, "message")
+        );
         assert_eq!(sign, s(&v, "paySign"));
     }
 
     fn go_sdk() -> (PlatformKeys, WechatpayHeaders, String) {
         let v = vector("wechat_notify_go_sdk");
         let mut keys = PlatformKeys::new();
-        let serial = keys.add_certificate_pem(s(&v, "platform_cert_pem")).unwrap();
+        let serial = keys
+            .add_certificate_pem(s(&v, "platform_cert_pem"))
+            .unwrap();
         assert_eq!(serial, "D7CE59D1F522D701");
         let h = &v["headers"];
         let headers = WechatpayHeaders::from_headers([
@@ -835,20 +1045,56 @@ mod tests {
         let ts = 1_624_523_846;
         verify_response(&keys, &headers, body.as_bytes(), ts + 10).unwrap();
         verify_response(&keys, &headers, body.as_bytes(), ts - 300).unwrap();
-        assert_eq!(verify_response(&keys, &headers, body.as_bytes(), ts + 301).unwrap_err().code(), "timestamp_out_of_window");
-        assert_eq!(verify_response(&keys, &headers, body.as_bytes(), ts - 301).unwrap_err().code(), "timestamp_out_of_window");
-        for (bad_ts, now) in [("9223372036854775807", i64::MIN), ("-1", ts), ("", ts), ("1e9", ts)] {
-            let h = WechatpayHeaders { timestamp: bad_ts.into(), ..headers.clone() };
-            assert!(verify_response(&keys, &h, body.as_bytes(), now).is_err(), "{bad_ts}");
+        assert_eq!(
+            verify_response(&keys, &headers, body.as_bytes(), ts + 301)
+                .unwrap_err()
+                .code(),
+            "timestamp_out_of_window"
+        );
+        assert_eq!(
+            verify_response(&keys, &headers, body.as_bytes(), ts - 301)
+                .unwrap_err()
+                .code(),
+            "timestamp_out_of_window"
+        );
+        for (bad_ts, now) in [
+            ("9223372036854775807", i64::MIN),
+            ("-1", ts),
+            ("", ts),
+            ("1e9", ts),
+        ] {
+            let h = WechatpayHeaders {
+                timestamp: bad_ts.into(),
+                ..headers.clone()
+            };
+            assert!(
+                verify_response(&keys, &h, body.as_bytes(), now).is_err(),
+                "{bad_ts}"
+            );
         }
         let tampered = body.replacen("签约成功", "签约失败", 1);
-        assert_eq!(verify_response(&keys, &headers, tampered.as_bytes(), ts).unwrap_err().code(), "bad_signature");
+        assert_eq!(
+            verify_response(&keys, &headers, tampered.as_bytes(), ts)
+                .unwrap_err()
+                .code(),
+            "bad_signature"
+        );
         let mut unknown = headers.clone();
         unknown.serial = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1".into();
-        assert_eq!(verify_response(&keys, &unknown, body.as_bytes(), ts).unwrap_err().code(), "unknown_key_serial");
+        assert_eq!(
+            verify_response(&keys, &unknown, body.as_bytes(), ts)
+                .unwrap_err()
+                .code(),
+            "unknown_key_serial"
+        );
         let mut probe = headers.clone();
         probe.signature = format!("WECHATPAY/SIGNTEST/{}", headers.signature);
-        assert_eq!(verify_response(&keys, &probe, body.as_bytes(), ts).unwrap_err().code(), "bad_signature");
+        assert_eq!(
+            verify_response(&keys, &probe, body.as_bytes(), ts)
+                .unwrap_err()
+                .code(),
+            "bad_signature"
+        );
 
         // The SDK's "APIv3 key" is 16 bytes: AES-256-GCM must refuse it.
         let v = vector("wechat_notify_go_sdk");
@@ -861,7 +1107,13 @@ mod tests {
         let ct = STANDARD.decode(&env.resource.ciphertext).unwrap();
         let aes128 = aes_gcm::Aes128Gcm::new_from_slice(key16).unwrap();
         let pt = aes128
-            .decrypt(Nonce::from_slice(env.resource.nonce.as_bytes()), Payload { msg: &ct, aad: b"payscore" })
+            .decrypt(
+                Nonce::from_slice(env.resource.nonce.as_bytes()),
+                Payload {
+                    msg: &ct,
+                    aad: b"payscore",
+                },
+            )
             .unwrap();
         assert_eq!(String::from_utf8(pt).unwrap(), s(&v, "plaintext"));
     }
@@ -870,14 +1122,44 @@ mod tests {
     fn vector_wechat_aead_aes256_java_sdk() {
         let v = vector("wechat_aead_aes256_java_sdk");
         let key = s(&v, "apiv3_key").as_bytes();
-        let pt = decrypt_aead_aes_256_gcm(key, s(&v, "nonce"), s(&v, "associated_data"), s(&v, "ciphertext_b64")).unwrap();
+        let pt = decrypt_aead_aes_256_gcm(
+            key,
+            s(&v, "nonce"),
+            s(&v, "associated_data"),
+            s(&v, "ciphertext_b64"),
+        )
+        .unwrap();
         assert_eq!(pt, s(&v, "plaintext").as_bytes());
         // Encryption reproduces the ciphertext (deterministic given key+nonce).
-        assert_eq!(encrypt_aead_aes_256_gcm(key, s(&v, "nonce"), s(&v, "associated_data"), b"message").unwrap(), s(&v, "ciphertext_b64"));
-        assert_eq!(decrypt_aead_aes_256_gcm(key, s(&v, "nonce"), "other", s(&v, "ciphertext_b64")).unwrap_err().code(), "decryption_failed");
-        assert_eq!(decrypt_aead_aes_256_gcm(key, "short", "", s(&v, "ciphertext_b64")).unwrap_err().code(), "invalid_nonce");
-        assert_eq!(decrypt_aead_aes_256_gcm(key, s(&v, "nonce"), "", "***").unwrap_err().code(), "invalid_base64");
-        assert_eq!(decrypt_aead_aes_256_gcm(key, s(&v, "nonce"), "", "").unwrap_err().code(), "decryption_failed");
+        assert_eq!(
+            encrypt_aead_aes_256_gcm(key, s(&v, "nonce"), s(&v, "associated_data"), b"message")
+                .unwrap(),
+            s(&v, "ciphertext_b64")
+        );
+        assert_eq!(
+            decrypt_aead_aes_256_gcm(key, s(&v, "nonce"), "other", s(&v, "ciphertext_b64"))
+                .unwrap_err()
+                .code(),
+            "decryption_failed"
+        );
+        assert_eq!(
+            decrypt_aead_aes_256_gcm(key, "short", "", s(&v, "ciphertext_b64"))
+                .unwrap_err()
+                .code(),
+            "invalid_nonce"
+        );
+        assert_eq!(
+            decrypt_aead_aes_256_gcm(key, s(&v, "nonce"), "", "***")
+                .unwrap_err()
+                .code(),
+            "invalid_base64"
+        );
+        assert_eq!(
+            decrypt_aead_aes_256_gcm(key, s(&v, "nonce"), "", "")
+                .unwrap_err()
+                .code(),
+            "decryption_failed"
+        );
     }
 
     #[test]
@@ -897,7 +1179,10 @@ mod tests {
         assert_eq!(cert.serial_hex_upper(), s(&v, "decrypted_cert_serial"));
         let mut wrong_alg = res;
         wrong_alg.algorithm = "AEAD_AES_128_GCM".into();
-        assert_eq!(wrong_alg.decrypt(key).unwrap_err().code(), "unsupported_algorithm");
+        assert_eq!(
+            wrong_alg.decrypt(key).unwrap_err().code(),
+            "unsupported_algorithm"
+        );
     }
 
     fn sandbox_signer() -> MerchantSigner {
@@ -930,7 +1215,15 @@ mod tests {
             r#"{"appid":"wx0000000000000001","mchid":"1900000001","description":"居民身份证补领","out_trade_no":"SF20260101000001","notify_url":"https://shenfen.example/pay/notify/wechat","amount":{"total":2000,"currency":"CNY"},"scene_info":{"payer_client_ip":"203.0.113.7","h5_info":{"type":"Wap"}}}"#
         );
         let auth = req.header("Authorization").unwrap();
-        verify_request(auth, "POST", "/v3/pay/transactions/h5", &req.body, &merchant_pub, 1_767_225_600).unwrap();
+        verify_request(
+            auth,
+            "POST",
+            "/v3/pay/transactions/h5",
+            &req.body,
+            &merchant_pub,
+            1_767_225_600,
+        )
+        .unwrap();
 
         let native = NativeOrder {
             appid: "wx0000000000000001".into(),
@@ -947,14 +1240,38 @@ mod tests {
             r#"{"appid":"wx0000000000000001","mchid":"1900000001","description":"d","out_trade_no":"SF20260101000002","time_expire":"2026-01-01T08:30:00+08:00","attach":"a","notify_url":"https://n","amount":{"total":1,"currency":"CNY"}}"#
         );
 
-        let q = signer.query_by_out_trade_no("SF20260101000002", 1_767_225_600, "N3").unwrap();
+        let q = signer
+            .query_by_out_trade_no("SF20260101000002", 1_767_225_600, "N3")
+            .unwrap();
         assert_eq!(q.method, HttpMethod::Get);
-        assert_eq!(q.url, "http://127.0.0.1:9999/v3/pay/transactions/out-trade-no/SF20260101000002?mchid=1900000001");
-        verify_request(q.header("Authorization").unwrap(), "GET", "/v3/pay/transactions/out-trade-no/SF20260101000002?mchid=1900000001", "", &merchant_pub, 1_767_225_600).unwrap();
-        assert_eq!(signer.query_by_out_trade_no("../../x", 0, "n").unwrap_err().code(), "invalid_field");
+        assert_eq!(
+            q.url,
+            "http://127.0.0.1:9999/v3/pay/transactions/out-trade-no/SF20260101000002?mchid=1900000001"
+        );
+        verify_request(
+            q.header("Authorization").unwrap(),
+            "GET",
+            "/v3/pay/transactions/out-trade-no/SF20260101000002?mchid=1900000001",
+            "",
+            &merchant_pub,
+            1_767_225_600,
+        )
+        .unwrap();
+        assert_eq!(
+            signer
+                .query_by_out_trade_no("../../x", 0, "n")
+                .unwrap_err()
+                .code(),
+            "invalid_field"
+        );
 
-        let c = signer.close("SF20260101000002", 1_767_225_600, "N4").unwrap();
-        assert_eq!(c.url, "http://127.0.0.1:9999/v3/pay/transactions/out-trade-no/SF20260101000002/close");
+        let c = signer
+            .close("SF20260101000002", 1_767_225_600, "N4")
+            .unwrap();
+        assert_eq!(
+            c.url,
+            "http://127.0.0.1:9999/v3/pay/transactions/out-trade-no/SF20260101000002/close"
+        );
         assert_eq!(c.body, r#"{"mchid":"1900000001"}"#);
 
         let refund = RefundRequest {
@@ -971,13 +1288,34 @@ mod tests {
             r.body,
             r#"{"amount":{"currency":"CNY","refund":1,"total":1},"out_refund_no":"RF20260101000002","out_trade_no":"SF20260101000002","reason":"用户取消"}"#
         );
-        let too_much = RefundRequest { refund_fen: 2, ..refund };
-        assert_eq!(signer.refund(&too_much, 0, "n").unwrap_err().code(), "invalid_amount");
+        let too_much = RefundRequest {
+            refund_fen: 2,
+            ..refund
+        };
+        assert_eq!(
+            signer.refund(&too_much, 0, "n").unwrap_err().code(),
+            "invalid_amount"
+        );
 
-        assert_eq!(parse_h5_response(br#"{"h5_url":"https://wx.tenpay.com/x"}"#).unwrap(), "https://wx.tenpay.com/x");
-        assert_eq!(parse_native_response(br#"{"code_url":"weixin://wxpay/bizpayurl?pr=p4lpSuKzz"}"#).unwrap(), "weixin://wxpay/bizpayurl?pr=p4lpSuKzz");
-        assert_eq!(parse_error_body(r#"{"code":"ORDER_NOT_EXIST","message":"订单不存在"}"#.as_bytes()).unwrap().code, "ORDER_NOT_EXIST");
-        assert_eq!(parse_h5_response(b"<html>").unwrap_err().code(), "malformed_json");
+        assert_eq!(
+            parse_h5_response(br#"{"h5_url":"https://wx.tenpay.com/x"}"#).unwrap(),
+            "https://wx.tenpay.com/x"
+        );
+        assert_eq!(
+            parse_native_response(br#"{"code_url":"weixin://wxpay/bizpayurl?pr=p4lpSuKzz"}"#)
+                .unwrap(),
+            "weixin://wxpay/bizpayurl?pr=p4lpSuKzz"
+        );
+        assert_eq!(
+            parse_error_body(r#"{"code":"ORDER_NOT_EXIST","message":"订单不存在"}"#.as_bytes())
+                .unwrap()
+                .code,
+            "ORDER_NOT_EXIST"
+        );
+        assert_eq!(
+            parse_h5_response(b"<html>").unwrap_err().code(),
+            "malformed_json"
+        );
     }
 
     const APIV3_KEY: &[u8; 32] = b"0123456789abcdef0123456789ABCDEF";
@@ -986,35 +1324,87 @@ mod tests {
     fn sandbox_callback_round_trip() {
         let platform = RsaPrivateKey::from_pkcs8_pem(testdata::TEST_PLATFORM_KEY_PEM).unwrap();
         let mut keys = PlatformKeys::new();
-        let serial = keys.add_certificate_pem(testdata::TEST_PLATFORM_CERT_PEM).unwrap();
+        let serial = keys
+            .add_certificate_pem(testdata::TEST_PLATFORM_CERT_PEM)
+            .unwrap();
         assert_eq!(serial, "3A1B2C3D4E5F60718293A4B5C6D7E8F901234567");
-        keys.insert("PUB_KEY_ID_0114232134912410000000000000", platform.public_key());
+        keys.insert(
+            "PUB_KEY_ID_0114232134912410000000000000",
+            platform.public_key(),
+        );
 
         let tx = r#"{"appid":"wx0000000000000001","mchid":"1900000001","out_trade_no":"SF20260101000001","transaction_id":"4200000000202601010000000001","trade_type":"MWEB","trade_state":"SUCCESS","trade_state_desc":"支付成功","bank_type":"OTHERS","attach":"","success_time":"2026-01-01T08:00:04+08:00","payer":{"openid":"o-test"},"amount":{"total":2000,"payer_total":2000,"currency":"CNY","payer_currency":"CNY"}}"#;
-        let body = build_callback("EV-1", "2026-01-01T08:00:05+08:00", "TRANSACTION.SUCCESS", "支付成功", "transaction", "transaction", "abcdefghijkl", tx.as_bytes(), APIV3_KEY).unwrap();
+        let body = build_callback(
+            "EV-1",
+            "2026-01-01T08:00:05+08:00",
+            "TRANSACTION.SUCCESS",
+            "支付成功",
+            "transaction",
+            "transaction",
+            "abcdefghijkl",
+            tx.as_bytes(),
+            APIV3_KEY,
+        )
+        .unwrap();
         for id in [serial.as_str(), "PUB_KEY_ID_0114232134912410000000000000"] {
-            let headers = sign_response(id, 1_767_225_605, "nonce", body.as_bytes(), &platform).unwrap();
-            let cb = verify_callback(&keys, &headers, body.as_bytes(), 1_767_225_606, APIV3_KEY).unwrap();
+            let headers =
+                sign_response(id, 1_767_225_605, "nonce", body.as_bytes(), &platform).unwrap();
+            let cb = verify_callback(&keys, &headers, body.as_bytes(), 1_767_225_606, APIV3_KEY)
+                .unwrap();
             let t = cb.transaction().unwrap();
             assert_eq!(t.trade_state, TradeState::Success);
             assert_eq!(t.total_fen().unwrap(), 2000);
-            assert_eq!(t.success_at().unwrap().unwrap().unix_timestamp(), 1_767_225_604);
+            assert_eq!(
+                t.success_at().unwrap().unwrap().unix_timestamp(),
+                1_767_225_604
+            );
             assert_eq!(cb.refund().unwrap_err().code(), "invalid_field");
         }
         let negative = tx.replace("\"total\":2000", "\"total\":-2000");
-        assert_eq!(parse_transaction(negative.as_bytes()).unwrap_err().code(), "malformed_json");
+        assert_eq!(
+            parse_transaction(negative.as_bytes()).unwrap_err().code(),
+            "malformed_json"
+        );
 
         let refund = r#"{"mchid":"1900000001","out_trade_no":"SF20260101000001","transaction_id":"4200000000202601010000000001","out_refund_no":"RF1","refund_id":"50000000002026010100000000001","refund_status":"SUCCESS","success_time":"2026-01-02T10:00:00+08:00","user_received_account":"支付用户零钱","amount":{"total":2000,"refund":2000,"payer_total":2000,"payer_refund":2000}}"#;
-        let body = build_callback("EV-2", "2026-01-02T10:00:01+08:00", "REFUND.SUCCESS", "退款成功", "refund", "refund", "abcdefghijkl", refund.as_bytes(), APIV3_KEY).unwrap();
-        let headers = sign_response(&serial, 1_767_319_201, "n2", body.as_bytes(), &platform).unwrap();
-        let r = verify_callback(&keys, &headers, body.as_bytes(), 1_767_319_201, APIV3_KEY).unwrap().refund().unwrap();
+        let body = build_callback(
+            "EV-2",
+            "2026-01-02T10:00:01+08:00",
+            "REFUND.SUCCESS",
+            "退款成功",
+            "refund",
+            "refund",
+            "abcdefghijkl",
+            refund.as_bytes(),
+            APIV3_KEY,
+        )
+        .unwrap();
+        let headers =
+            sign_response(&serial, 1_767_319_201, "n2", body.as_bytes(), &platform).unwrap();
+        let r = verify_callback(&keys, &headers, body.as_bytes(), 1_767_319_201, APIV3_KEY)
+            .unwrap()
+            .refund()
+            .unwrap();
         assert_eq!(r.refund_status, RefundStatus::Success);
         assert_eq!(r.amount.refund, 2000);
         // Wrong APIv3 key: signature fine, decryption fails.
         let wrong = [7u8; 32];
-        assert_eq!(verify_callback(&keys, &headers, body.as_bytes(), 1_767_319_201, &wrong).unwrap_err().code(), "decryption_failed");
-        assert_eq!(parse_authorization("Bearer x").unwrap_err().code(), "unsupported_algorithm");
-        assert_eq!(WechatpayHeaders::from_headers([("Wechatpay-Nonce", "n")]).unwrap_err().code(), "missing_field");
+        assert_eq!(
+            verify_callback(&keys, &headers, body.as_bytes(), 1_767_319_201, &wrong)
+                .unwrap_err()
+                .code(),
+            "decryption_failed"
+        );
+        assert_eq!(
+            parse_authorization("Bearer x").unwrap_err().code(),
+            "unsupported_algorithm"
+        );
+        assert_eq!(
+            WechatpayHeaders::from_headers([("Wechatpay-Nonce", "n")])
+                .unwrap_err()
+                .code(),
+            "missing_field"
+        );
     }
 
     proptest! {
