@@ -380,3 +380,105 @@ impl Certificate {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testdata;
+
+    #[test]
+    fn pkcs1_and_pkcs8_forms_are_the_same_key() {
+        let a = RsaPrivateKey::from_pem(testdata::TEST_MERCHANT_KEY_PEM).unwrap();
+        let b = RsaPrivateKey::from_pem(testdata::TEST_MERCHANT_PKCS1_KEY_PEM).unwrap();
+        assert_eq!(a.public_key(), b.public_key());
+        assert_eq!(
+            a.public_key(),
+            RsaPublicKey::from_spki_pem(testdata::TEST_MERCHANT_PUB_PEM).unwrap()
+        );
+        // PKCS#1 v1.5 is deterministic: both produce the same signature.
+        assert_eq!(a.sign_sha256(b"x").unwrap(), b.sign_sha256(b"x").unwrap());
+        let der = single_block(testdata::TEST_MERCHANT_KEY_PEM, &["PRIVATE KEY"])
+            .unwrap()
+            .der;
+        let bare = STANDARD.encode(der);
+        assert_eq!(
+            RsaPrivateKey::from_base64_der(&bare).unwrap().public_key(),
+            a.public_key()
+        );
+        assert!(!format!("{a:?}").contains("MII"));
+    }
+
+    #[test]
+    fn malformed_keys_and_certificates_are_errors() {
+        assert_eq!(
+            RsaPrivateKey::from_pkcs8_pem("").unwrap_err().code(),
+            "invalid_key"
+        );
+        assert_eq!(
+            RsaPrivateKey::from_pkcs8_pem(
+                "-----BEGIN PRIVATE KEY-----\n!!\n-----END PRIVATE KEY-----"
+            )
+            .unwrap_err()
+            .code(),
+            "invalid_base64"
+        );
+        assert_eq!(
+            RsaPrivateKey::from_pkcs8_pem(
+                "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"
+            )
+            .unwrap_err()
+            .code(),
+            "invalid_key"
+        );
+        assert_eq!(
+            RsaPrivateKey::from_pkcs8_pem("-----BEGIN PRIVATE KEY-----\nAAAA")
+                .unwrap_err()
+                .code(),
+            "invalid_key"
+        );
+        assert_eq!(
+            RsaPublicKey::from_spki_base64("AAAA").unwrap_err().code(),
+            "invalid_key"
+        );
+        assert_eq!(
+            Certificate::from_der(b"\x30\x03\x02\x01\x01")
+                .unwrap_err()
+                .code(),
+            "invalid_certificate"
+        );
+        // A 1024-bit key is refused (ring's 2048-bit floor, and the providers' too).
+        let short = "MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDJ167IMJJyF7DCfriHROWdB20+MS6a88UYLsr8XqsIROi9xIvZ50RCmqr7yTfQdNdhO8LEJr50a0z5XkYsW6nvzQXqS/6348epzTta0RBjth9cc35FyZy2v69LsU7maG6gXpmQ8opjwDolpEvpwu2YnZHCGg1hYZWhvv1UKMrpNQIDAQAB"; // openssl genpkey rsa_keygen_bits:1024
+        assert_eq!(
+            RsaPublicKey::from_spki_base64(short).unwrap_err().code(),
+            "invalid_key"
+        );
+        let key = RsaPublicKey::from_spki_pem(testdata::TEST_MERCHANT_PUB_PEM).unwrap();
+        assert_eq!(
+            key.verify_sha256_base64(b"x", "not base64!")
+                .unwrap_err()
+                .code(),
+            "bad_signature"
+        );
+        assert_eq!(
+            key.verify_sha256(b"x", &[]).unwrap_err().code(),
+            "bad_signature"
+        );
+    }
+
+    #[test]
+    fn certificate_fields() {
+        let cert = Certificate::from_pem(testdata::TEST_PLATFORM_CERT_PEM).unwrap();
+        assert_eq!(
+            cert.serial_hex_upper(),
+            "3A1B2C3D4E5F60718293A4B5C6D7E8F901234567"
+        );
+        assert_eq!(
+            cert.subject_common_names(),
+            ["TEST Wechatpay platform".to_owned()]
+        );
+        assert!(cert.is_ca()); // openssl req -x509 marks self-signed certificates CA:TRUE
+        cert.verify_issued_by(&cert).unwrap();
+        let (nb, na) = cert.validity();
+        assert!(cert.is_valid_at(nb) && cert.is_valid_at(na) && !cert.is_valid_at(na + 1));
+    }
+}
