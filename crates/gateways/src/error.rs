@@ -120,3 +120,45 @@ impl GatewayError {
 
 /// Shorthand used throughout the crate.
 pub type Result<T, E = GatewayError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_distinct_snake_case() {
+        let all = [
+            GatewayError::InvalidKey(String::new()),
+            GatewayError::InvalidCertificate(String::new()),
+            GatewayError::SigningFailed,
+            GatewayError::MissingSignature,
+            GatewayError::BadSignature,
+            GatewayError::MissingField(String::new()),
+            GatewayError::invalid_field("f", "r"),
+            GatewayError::InvalidAmount(String::new()),
+            GatewayError::InvalidBase64(String::new()),
+            GatewayError::MalformedJson(String::new()),
+            GatewayError::MalformedForm(String::new()),
+            GatewayError::TimestampOutOfWindow {
+                timestamp: 0,
+                now: 0,
+                max_skew_seconds: 0,
+            },
+            GatewayError::UnknownKeySerial(String::new()),
+            GatewayError::InvalidApiV3Key(0),
+            GatewayError::InvalidNonce(0),
+            GatewayError::DecryptionFailed,
+            GatewayError::UnsupportedAlgorithm(String::new()),
+            GatewayError::CertificateChain(String::new()),
+            GatewayError::CertificateNotValidNow,
+            GatewayError::CertificateSubject(String::new()),
+            GatewayError::ResponseMemberMissing(String::new()),
+        ];
+        let codes: std::collections::BTreeSet<&str> = all.iter().map(GatewayError::code).collect();
+        assert_eq!(codes.len(), all.len());
+        assert!(codes.iter().all(|c| {
+            c.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        }));
+    }
+}

@@ -12,7 +12,8 @@
 //! | [`aliyun_sms`] | Aliyun SMS (Dysmsapi): RPC signature v1 (HMAC-SHA1) and ACS3-HMAC-SHA256 |
 //! | [`tencent_sms`] | Tencent Cloud SMS 2021-01-11: TC3-HMAC-SHA256 |
 //!
-//! Every implementation is pinned by published test vectors (see `testdata/PROVENANCE.md`).
+//! Every module is pinned by test vectors: the providers' published documentation / SDK vectors, and for
+//! UnionPay (which publishes none) a vector made with the openssl command line (see `testdata/PROVENANCE.md`).
 //!
 //! Conventions:
 //! * Amounts are integer fen (`u64`); [`amount`] converts to and from provider formats exactly.

@@ -344,22 +344,37 @@ pub struct RefundRequest {
     pub total_fen: u64,
 }
 
+#[derive(Serialize)]
+struct RefundWire<'a> {
+    out_trade_no: &'a str,
+    out_refund_no: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notify_url: Option<&'a str>,
+    amount: RefundAmountWire,
+}
+
+#[derive(Serialize)]
+struct RefundAmountWire {
+    refund: u64,
+    total: u64,
+    currency: &'static str,
+}
+
 impl RefundRequest {
-    fn wire(&self) -> serde_json::Value {
-        let mut v = serde_json::json!({
-            "out_trade_no": self.out_trade_no,
-            "out_refund_no": self.out_refund_no,
-            "amount": { "refund": self.refund_fen, "total": self.total_fen, "currency": "CNY" },
-        });
-        if let Some(obj) = v.as_object_mut() {
-            if let Some(r) = &self.reason {
-                obj.insert("reason".into(), r.clone().into());
-            }
-            if let Some(u) = &self.notify_url {
-                obj.insert("notify_url".into(), u.clone().into());
-            }
+    fn wire(&self) -> RefundWire<'_> {
+        RefundWire {
+            out_trade_no: &self.out_trade_no,
+            out_refund_no: &self.out_refund_no,
+            reason: self.reason.as_deref(),
+            notify_url: self.notify_url.as_deref(),
+            amount: RefundAmountWire {
+                refund: self.refund_fen,
+                total: self.total_fen,
+                currency: "CNY",
+            },
         }
-        v
     }
 }
 
@@ -1286,7 +1301,7 @@ mod tests {
         assert_eq!(r.url, "http://127.0.0.1:9999/v3/refund/domestic/refunds");
         assert_eq!(
             r.body,
-            r#"{"amount":{"currency":"CNY","refund":1,"total":1},"out_refund_no":"RF20260101000002","out_trade_no":"SF20260101000002","reason":"用户取消"}"#
+            r#"{"out_trade_no":"SF20260101000002","out_refund_no":"RF20260101000002","reason":"用户取消","amount":{"refund":1,"total":1,"currency":"CNY"}}"#
         );
         let too_much = RefundRequest {
             refund_fen: 2,
