@@ -34,6 +34,7 @@ pub mod idnumber;
 pub mod load;
 pub mod mask;
 pub mod navigation;
+pub mod payments;
 pub mod phone;
 pub mod queue;
 pub mod recommend;

@@ -65,6 +65,8 @@ pub struct Inner {
     pub sms: Arc<dyn SmsGateway>,
     pub metrics: PrometheusHandle,
     pub clock: Clock,
+    /// Today's point loads, reused for up to a second (see `appointments::LoadCache`).
+    pub live_loads: crate::appointments::LoadCache,
 }
 
 impl std::ops::Deref for AppState {

@@ -3,6 +3,8 @@
 //! call these functions; the pure rules live in `shenfen_domain::{appointments, load, recommend, queue, navigation}`
 //! and the race-free statements in `shenfen_store::appointments`.
 
+use std::sync::Arc;
+
 use axum::http::StatusCode;
 use serde::Serialize;
 use shenfen_domain::appointments::{self as rules, BookingPolicy, BookingRuleError, DayException, ExceptionKind, OpeningHours, Service, SlotPlan};
@@ -191,8 +193,61 @@ pub struct PointLoad {
     pub color: String,
 }
 
-pub async fn loads_today(state: &AppState) -> AppResult<Vec<(AcceptancePoint, PointLoad)>> {
+/// How long an instance reuses today's computed loads. The public list and map refresh every 15 s and a crowd
+/// opening them at once is exactly the surge to survive, so each instance reads the loads from the database at most
+/// once a second (or at once after a change made through it); other instances' changes show within a second.
+const LIVE_LOAD_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+type Loads = Arc<Vec<(AcceptancePoint, PointLoad)>>;
+
+/// The per-instance micro-cache of [`loads_today`], with single-flight refresh.
+#[derive(Default)]
+pub struct LoadCache {
+    entry: std::sync::RwLock<Option<CachedLoads>>,
+    refresh: tokio::sync::Mutex<()>,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+struct CachedLoads {
+    at: std::time::Instant,
+    day: String,
+    generation: u64,
+    loads: Loads,
+}
+
+impl LoadCache {
+    /// Drops the cached loads: the next read goes to the database. Called by every change made through this instance.
+    pub fn invalidate(&self) {
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn fresh(&self, day: &str) -> Option<Loads> {
+        let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
+        let entry = self.entry.read().unwrap_or_else(|e| e.into_inner());
+        entry.as_ref().filter(|e| e.day == day && e.generation == generation && e.at.elapsed() < LIVE_LOAD_TTL).map(|e| e.loads.clone())
+    }
+}
+
+/// Today's load of every point (cached for at most [`LIVE_LOAD_TTL`]).
+pub async fn loads_today(state: &AppState) -> AppResult<Loads> {
     let today = day_key(local_now(state).date());
+    if let Some(loads) = state.live_loads.fresh(&today) {
+        return Ok(loads);
+    }
+    // One refresh at a time; the others wait for it and reuse its result.
+    let _refreshing = state.live_loads.refresh.lock().await;
+    if let Some(loads) = state.live_loads.fresh(&today) {
+        return Ok(loads);
+    }
+    let generation = state.live_loads.generation.load(std::sync::atomic::Ordering::SeqCst);
+    let loads = Arc::new(compute_loads(state, &today).await?);
+    *state.live_loads.entry.write().unwrap_or_else(|e| e.into_inner()) =
+        Some(CachedLoads { at: std::time::Instant::now(), day: today, generation, loads: loads.clone() });
+    Ok(loads)
+}
+
+async fn compute_loads(state: &AppState, today: &str) -> AppResult<Vec<(AcceptancePoint, PointLoad)>> {
+    let today = today.to_string();
     let points = state.store.list_points().await?;
     let loads = state.store.day_loads(&today, &today).await?;
     let waiting = state.store.waiting_counts(&today).await?;
@@ -300,6 +355,7 @@ pub async fn book(state: &AppState, citizen: &Citizen, slot_id: &str, service: &
         })
         .await
         .map_err(booking_store_error)?;
+    state.live_loads.invalidate();
     state
         .audit(actor, "appointment.book", &format!("appointment:{}", appt.id), serde_json::json!({ "point": p.id, "slot": slot.id, "service": service.code() }))
         .await?;
@@ -322,6 +378,7 @@ pub async fn reschedule(state: &AppState, citizen: &Citizen, appointment_id: &st
     point_status_check(state, &p, &new_slot)?;
     pol.check_bookable(slot_start(&new_slot), now).map_err(rule_error)?;
     let moved = state.store.reschedule(&current.id, &citizen.id, &new_slot.id, state.now_ms()).await.map_err(booking_store_error)?;
+    state.live_loads.invalidate();
     state
         .audit(actor, "appointment.reschedule", &format!("appointment:{}", moved.id), serde_json::json!({ "from": old_slot.id, "to": new_slot.id }))
         .await?;
@@ -341,6 +398,7 @@ pub async fn cancel(state: &AppState, citizen: &Citizen, appointment_id: &str, a
         StoreError::NotFound => appointment_not_found(),
         other => other.into(),
     })?;
+    state.live_loads.invalidate();
     state.audit(actor, "appointment.cancel", &format!("appointment:{}", cancelled.id), serde_json::json!({})).await?;
     notify_citizen(state, citizen, &format!("【居民身份证服务】您{} {}的预约已取消。", slot.day, hhmm(slot.start_min))).await;
     Ok(cancelled)
@@ -431,7 +489,7 @@ pub async fn suggestions(state: &AppState, near: LatLng, day: Date, service: Ser
     let loads = loads_today(state).await?;
     let mut candidates = Vec::new();
     let mut names = std::collections::HashMap::new();
-    for (p, load) in &loads {
+    for (p, load) in loads.iter() {
         if !offers(p, service) {
             continue;
         }
@@ -487,6 +545,7 @@ pub async fn set_status(state: &AppState, p: &AcceptancePoint, status: &str, rea
         }
     }
     state.store.set_point_status(&p.id, status, reason, until_ms, state.now_ms()).await?;
+    state.live_loads.invalidate();
     state.audit(actor, "point.status", &format!("point:{}", p.id), serde_json::json!({ "status": status.as_str(), "reason": reason })).await?;
     Ok(())
 }
@@ -526,6 +585,7 @@ pub async fn check_in(state: &AppState, p: &AcceptancePoint, code: &str, actor: 
         StoreError::Conflict("invalid_check_in") => invalid(),
         other => other.into(),
     })?;
+    state.live_loads.invalidate();
     state.audit(actor, "queue.check_in", &format!("ticket:{}", ticket.id), serde_json::json!({ "point": p.id, "number": ticket_display(&ticket) })).await?;
     Ok(ticket)
 }
@@ -533,6 +593,7 @@ pub async fn check_in(state: &AppState, p: &AcceptancePoint, code: &str, actor: 
 pub async fn walk_in(state: &AppState, p: &AcceptancePoint, actor: &Actor) -> AppResult<Ticket> {
     let today = day_key(local_now(state).date());
     let ticket = state.store.walk_in_ticket(&p.id, &today, state.now_ms()).await?;
+    state.live_loads.invalidate();
     state.audit(actor, "queue.walk_in", &format!("ticket:{}", ticket.id), serde_json::json!({ "point": p.id, "number": ticket_display(&ticket) })).await?;
     Ok(ticket)
 }
@@ -573,6 +634,7 @@ pub async fn call_next(state: &AppState, p: &AcceptancePoint, window: i64, actor
         let Some(next) = queue::next_ticket(&waiting, &recent, local_now(state)) else { return Ok(None) };
         match state.store.call_ticket(&next.0, window, state.now_ms()).await {
             Ok(t) => {
+                state.live_loads.invalidate();
                 state.audit(actor, "queue.call", &format!("ticket:{}", t.id), serde_json::json!({ "window": window, "number": ticket_display(&t) })).await?;
                 return Ok(Some(t));
             }
@@ -593,6 +655,7 @@ pub async fn finish(state: &AppState, p: &AcceptancePoint, ticket_id: &str, serv
         StoreError::Conflict(_) => AppError::invalid("ticket_not_called", "该号尚未叫到或已办结。", "This ticket has not been called or is already finished."),
         other => other.into(),
     })?;
+    state.live_loads.invalidate();
     state.audit(actor, "queue.finish", &format!("ticket:{}", t.id), serde_json::json!({ "status": status.as_str() })).await?;
     Ok(t)
 }

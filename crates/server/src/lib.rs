@@ -58,5 +58,6 @@ pub fn assemble(config: Config, store: shenfen_store::DynStore, keys: crypto::Ke
         store,
         keys,
         clock,
+        live_loads: Default::default(),
     }))
 }

@@ -286,6 +286,7 @@ pub async fn reconcile_slots(state: &AppState, p: &AcceptancePoint) -> AppResult
         })
         .collect();
     let resized = state.store.set_slot_capacities(&changes).await?;
+    state.live_loads.invalidate();
     Ok(created + resized)
 }
 

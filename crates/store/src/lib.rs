@@ -12,6 +12,7 @@
 pub mod appointments;
 pub mod audit;
 pub mod model;
+pub mod payments;
 pub mod test_support;
 
 use std::str::FromStr;
@@ -24,6 +25,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 
 pub use appointments::AppointmentStore;
+pub use payments::{PaymentStore, PaymentOrder, IdempotencyKey, CreateOutcome, OrderUpdate, Refund, ChannelTotal, CashShift, order_number};
 pub use model::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +52,7 @@ pub enum Backend {
 }
 
 #[async_trait]
-pub trait Store: AppointmentStore + Send + Sync + 'static {
+pub trait Store: AppointmentStore + PaymentStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
     async fn migrate(&self) -> Result<()>;
     /// A trivial round trip, for `/readyz`.

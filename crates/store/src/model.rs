@@ -204,6 +204,15 @@ text_enum!(
     /// Live status of an acceptance point, set by counter staff and administrators.
     PointStatus { Open => "open", Busy => "busy", Paused => "paused", Closed => "closed" }
 );
+// ----- payments
+text_enum!(
+    /// Order states (GOV.UK Pay). The transitions between them are the domain's `payments::next_status`.
+    PaymentStatus {
+        Created => "created", Started => "started", Submitted => "submitted", Success => "success",
+        Failed => "failed", Cancelled => "cancelled", Expired => "expired", Error => "error"
+    }
+);
+text_enum!(RefundStatus { Pending => "pending", Success => "success", Failed => "failed" });
 text_enum!(ExceptionKind { Closed => "closed", ExtraCapacity => "extra_capacity", Hours => "hours" });
 text_enum!(AppointmentStatus { Booked => "booked", CheckedIn => "checked_in", Completed => "completed", Cancelled => "cancelled", NoShow => "no_show" });
 text_enum!(TicketKind { Appointment => "appointment", WalkIn => "walk_in" });

@@ -87,18 +87,18 @@ async fn list_points(State(state): State<AppState>, Query(q): Query<NearQuery>) 
 pub async fn points_near(state: &AppState, near: Option<LatLng>) -> AppResult<Vec<PointSummary>> {
     let mut list: Vec<PointSummary> = appts::loads_today(state)
         .await?
-        .into_iter()
+        .iter()
         .map(|(p, load)| PointSummary {
             distance_m: near.map(|o| shenfen_domain::geo::distance_m(o, LatLng { lat: p.lat_gcj02, lng: p.lng_gcj02 }).round() as u32),
-            id: p.id,
-            name: p.name,
-            district_code: p.district_code,
-            address: p.address,
-            phone: p.phone,
+            id: p.id.clone(),
+            name: p.name.clone(),
+            district_code: p.district_code.clone(),
+            address: p.address.clone(),
+            phone: p.phone.clone(),
             lat: p.lat_gcj02,
             lng: p.lng_gcj02,
             is_demo: p.is_demo,
-            load,
+            load: load.clone(),
         })
         .collect();
     if near.is_some() {

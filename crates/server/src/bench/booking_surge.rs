@@ -37,6 +37,11 @@ struct Args {
     /// Seconds of load.
     #[arg(long, default_value_t = 20)]
     duration: u64,
+    /// Mean pause between one person's requests, in ms (uniform over 0.5–1.5 × the mean): people read the page
+    /// between taps. 2,000 people at 600 ms offer a little over 3,000 requests/s. 0 = as fast as possible (a closed
+    /// loop, where latency is mostly the queue the clients themselves build).
+    #[arg(long, default_value_t = 600)]
+    think_ms: u64,
     /// How many popular points the crowd tries to book at.
     #[arg(long, default_value_t = 3)]
     points: usize,
@@ -161,8 +166,9 @@ async fn bench(args: &Args, dir: &Path) -> anyhow::Result<()> {
         seats += slots.iter().filter(|s| s["bookable"] == true).map(|s| s["remaining"].as_i64().unwrap_or(0)).sum::<i64>();
     }
     println!(
-        "{} client(s) against {} instance(s) ({}), popular day {day} at {} point(s) with {seats} free seats; {} s of load",
+        "{} client(s) (mean pause {} ms) against {} instance(s) ({}), popular day {day} at {} point(s) with {seats} free seats; {} s of load",
         args.clients,
+        args.think_ms,
         instances,
         if database_url.is_some() { "PostgreSQL" } else { "SQLite" },
         popular.len(),
@@ -175,7 +181,8 @@ async fn bench(args: &Args, dir: &Path) -> anyhow::Result<()> {
     let mut tasks = Vec::with_capacity(args.clients);
     for (i, token) in tokens.into_iter().enumerate() {
         let (client, base, popular, day, results) = (client.clone(), bases[i % bases.len()].clone(), popular.clone(), day.clone(), results.clone());
-        tasks.push(tokio::spawn(async move { citizen(i, client, base, token, popular, day, deadline, results).await }));
+        let think = args.think_ms;
+        tasks.push(tokio::spawn(async move { citizen(i, client, base, token, popular, day, think, deadline, results).await }));
     }
     for t in tasks {
         t.await?;
@@ -279,16 +286,28 @@ async fn bench(args: &Args, dir: &Path) -> anyhow::Result<()> {
 /// One person on the page: list → slots of the popular day → book (another slot or point when taken) → keep the
 /// list open (live refresh) until the end.
 #[allow(clippy::too_many_arguments)]
-async fn citizen(i: usize, client: reqwest::Client, base: String, token: String, popular: Vec<String>, day: String, deadline: Instant, results: Arc<Mutex<Results>>) {
+async fn citizen(i: usize, client: reqwest::Client, base: String, token: String, popular: Vec<String>, day: String, think_ms: u64, deadline: Instant, results: Arc<Mutex<Results>>) {
     let mut booked = false;
     let mut point_turn = i % popular.len();
     let mut local = Results::default();
+    // A cheap per-person pseudo-random sequence for the pauses (xorshift), so runs are repeatable.
+    let mut seed = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut pause = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        Duration::from_millis(if think_ms == 0 { 0 } else { think_ms / 2 + seed % (think_ms + 1) })
+    };
+    // Everyone arrives within the first second: the surge.
+    tokio::time::sleep(Duration::from_millis((i as u64 * 7919) % 1000)).await;
     while Instant::now() < deadline {
+        tokio::time::sleep(pause()).await;
         let (status, _) = timed(&mut local.list, client.get(format!("{base}/api/v1/points?lat=31.8206&lng=117.2272"))).await;
         if booked || status != Some(200) {
             continue;
         }
         let point = &popular[point_turn % popular.len()];
+        tokio::time::sleep(pause()).await;
         let (status, body) = timed(&mut local.slots, client.get(format!("{base}/api/v1/points/{point}/slots?from={day}&to={day}"))).await;
         if status != Some(200) {
             continue;
@@ -303,6 +322,7 @@ async fn citizen(i: usize, client: reqwest::Client, base: String, token: String,
             }
             continue;
         }
+        tokio::time::sleep(pause()).await;
         let slot = free[i % free.len()];
         let req = client.post(format!("{base}/api/v1/appointments")).bearer_auth(&token).json(&serde_json::json!({ "slot_id": slot, "service": "renewal" }));
         let (status, body) = timed(&mut local.book, req).await;

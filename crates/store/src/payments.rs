@@ -1,0 +1,519 @@
+//! Storage for smart fee collection: payment orders, idempotency keys, provider notifications already seen, refunds
+//! and counter cash shifts. As elsewhere, each money rule is one conditional statement: a state change names the
+//! states it may start from, a refund raises `refunded_fen` only while it stays within what was paid, a
+//! notification is applied at most once per provider event id.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+
+use crate::model::{Millis, PaymentStatus, RefundStatus};
+use crate::{PgStore, Result, SqliteStore, StoreError, detached, enum_col, new_id, unique_violation};
+
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentOrder {
+    pub id: String,
+    pub order_no: String,
+    pub citizen_id: Option<String>,
+    pub reference: String,
+    /// Fee item code (the domain's `FeeItem::code`).
+    pub item: String,
+    pub amount_fen: i64,
+    /// Channel code once chosen (the domain's `PaymentChannel::code`).
+    pub channel: Option<String>,
+    pub status: PaymentStatus,
+    pub failure_code: Option<String>,
+    pub provider_trade_no: Option<String>,
+    pub refunded_fen: i64,
+    pub point_id: Option<String>,
+    pub staff_id: Option<String>,
+    pub cash_received_fen: Option<i64>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub expires_at: Millis,
+    pub paid_at: Option<Millis>,
+}
+
+/// The caller's Idempotency-Key with a hash of the request body it came with.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    pub scope: String,
+    pub key: String,
+    pub request_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateOutcome {
+    Created(PaymentOrder),
+    /// The same key with the same body: the first answer again.
+    Replayed(PaymentOrder),
+}
+
+/// What a state change writes besides the status.
+#[derive(Debug, Clone, Default)]
+pub struct OrderUpdate {
+    pub channel: Option<String>,
+    pub provider_trade_no: Option<String>,
+    pub failure_code: Option<String>,
+    pub paid_at: Option<Millis>,
+    pub point_id: Option<String>,
+    pub staff_id: Option<String>,
+    pub cash_received_fen: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    pub id: String,
+    pub refund_no: String,
+    pub order_id: String,
+    pub amount_fen: i64,
+    pub reason: String,
+    pub status: RefundStatus,
+    pub provider_refund_no: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// Successful payments of one channel in a period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChannelTotal {
+    pub channel: String,
+    pub count: i64,
+    pub amount_fen: i64,
+    pub refunded_fen: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CashShift {
+    pub id: String,
+    pub point_id: String,
+    pub staff_id: String,
+    pub opened_at: Millis,
+    pub closed_at: Option<Millis>,
+    pub expected_fen: Option<i64>,
+    pub counted_fen: Option<i64>,
+}
+
+#[async_trait]
+pub trait PaymentStore: Send + Sync {
+    /// Creates an order; with an idempotency key, a repeat with the same body returns the first order and a repeat
+    /// with another body is `Conflict("idempotency_key_reused")`. Key and order are written in one transaction.
+    async fn create_order(&self, order: &PaymentOrder, key: Option<&IdempotencyKey>) -> Result<CreateOutcome>;
+    async fn order(&self, id: &str) -> Result<Option<PaymentOrder>>;
+    async fn order_by_no(&self, order_no: &str) -> Result<Option<PaymentOrder>>;
+    /// Orders for one reference (e.g. an application), newest first.
+    async fn orders_for(&self, reference: &str) -> Result<Vec<PaymentOrder>>;
+    async fn orders_of(&self, citizen_id: &str) -> Result<Vec<PaymentOrder>>;
+    /// Moves an order to `to` only if it is in one of `from` (one conditional UPDATE); `None` when it was not.
+    async fn change_status(&self, order_no: &str, from: &[PaymentStatus], to: PaymentStatus, update: &OrderUpdate, now: Millis) -> Result<Option<PaymentOrder>>;
+    /// Records a verified provider notification; `false` when this provider event was seen before.
+    async fn first_notification(&self, provider: &str, provider_event_id: &str, order_no: &str, outcome: &str, now: Millis) -> Result<bool>;
+    /// Unfinished orders last changed before `before` (for the reconciliation job), oldest first.
+    async fn unfinished_orders(&self, before: Millis, limit: i64) -> Result<Vec<PaymentOrder>>;
+    /// Starts a refund: raises the order's refunded amount only while it stays within what was paid and the order
+    /// is paid (`Conflict("refund_exceeds_paid")` otherwise), and records the pending refund, in one transaction.
+    async fn start_refund(&self, order_id: &str, refund_no: &str, amount_fen: i64, reason: &str, now: Millis) -> Result<Refund>;
+    /// Ends a pending refund. A failed one gives its amount back to the refundable balance. `None` when it was not
+    /// pending (already ended: idempotent).
+    async fn finish_refund(&self, refund_no: &str, status: RefundStatus, provider_refund_no: Option<&str>, now: Millis) -> Result<Option<Refund>>;
+    async fn refunds_of(&self, order_id: &str) -> Result<Vec<Refund>>;
+    async fn pending_refunds(&self, limit: i64) -> Result<Vec<Refund>>;
+    /// Successful payments per channel with `paid_at` in `[from, to)`, optionally at one point.
+    async fn channel_totals(&self, from: Millis, to: Millis, point_id: Option<&str>) -> Result<Vec<ChannelTotal>>;
+    /// Opens a cash shift for a staff member (`Conflict("shift_open")` if one is open already).
+    async fn open_shift(&self, point_id: &str, staff_id: &str, now: Millis) -> Result<CashShift>;
+    async fn open_shift_of(&self, staff_id: &str) -> Result<Option<CashShift>>;
+    /// Closes the open shift: the expected total is the cash recorded by that staff member since it opened.
+    async fn close_shift(&self, staff_id: &str, counted_fen: i64, now: Millis) -> Result<CashShift>;
+}
+
+const ORDER_COLS: &str = "id, order_no, citizen_id, reference, item, amount_fen, channel, status, failure_code, provider_trade_no, \
+                          refunded_fen, point_id, staff_id, cash_received_fen, created_at, updated_at, expires_at, paid_at";
+const REFUND_COLS: &str = "id, refund_no, order_id, amount_fen, reason, status, provider_refund_no, created_at, updated_at";
+const SHIFT_COLS: &str = "id, point_id, staff_id, opened_at, closed_at, expected_fen, counted_fen";
+
+/// A merchant order number: `SF` + 30 characters of a UUIDv7 (time-ordered, unique), within every provider's
+/// 32-character limit and alphanumeric as UnionPay requires.
+pub fn order_number() -> String {
+    format!("SF{}", &uuid::Uuid::now_v7().simple().to_string()[..30]).to_uppercase()
+}
+
+macro_rules! sql_payments {
+    ($store:ident, $row:ty) => {
+        impl $store {
+            fn order_row(r: &$row) -> Result<PaymentOrder> {
+                Ok(PaymentOrder {
+                    id: r.try_get("id")?,
+                    order_no: r.try_get("order_no")?,
+                    citizen_id: r.try_get("citizen_id")?,
+                    reference: r.try_get("reference")?,
+                    item: r.try_get("item")?,
+                    amount_fen: r.try_get("amount_fen")?,
+                    channel: r.try_get("channel")?,
+                    status: enum_col(r.try_get("status")?, PaymentStatus::parse)?,
+                    failure_code: r.try_get("failure_code")?,
+                    provider_trade_no: r.try_get("provider_trade_no")?,
+                    refunded_fen: r.try_get("refunded_fen")?,
+                    point_id: r.try_get("point_id")?,
+                    staff_id: r.try_get("staff_id")?,
+                    cash_received_fen: r.try_get("cash_received_fen")?,
+                    created_at: r.try_get("created_at")?,
+                    updated_at: r.try_get("updated_at")?,
+                    expires_at: r.try_get("expires_at")?,
+                    paid_at: r.try_get("paid_at")?,
+                })
+            }
+
+            fn refund_row(r: &$row) -> Result<Refund> {
+                Ok(Refund {
+                    id: r.try_get("id")?,
+                    refund_no: r.try_get("refund_no")?,
+                    order_id: r.try_get("order_id")?,
+                    amount_fen: r.try_get("amount_fen")?,
+                    reason: r.try_get("reason")?,
+                    status: enum_col(r.try_get("status")?, RefundStatus::parse)?,
+                    provider_refund_no: r.try_get("provider_refund_no")?,
+                    created_at: r.try_get("created_at")?,
+                    updated_at: r.try_get("updated_at")?,
+                })
+            }
+
+            fn shift_row(r: &$row) -> Result<CashShift> {
+                Ok(CashShift {
+                    id: r.try_get("id")?,
+                    point_id: r.try_get("point_id")?,
+                    staff_id: r.try_get("staff_id")?,
+                    opened_at: r.try_get("opened_at")?,
+                    closed_at: r.try_get("closed_at")?,
+                    expected_fen: r.try_get("expected_fen")?,
+                    counted_fen: r.try_get("counted_fen")?,
+                })
+            }
+        }
+
+        #[async_trait]
+        impl PaymentStore for $store {
+            async fn create_order(&self, o: &PaymentOrder, key: Option<&IdempotencyKey>) -> Result<CreateOutcome> {
+                let pool = self.write.clone();
+                let (o, key) = (o.clone(), key.cloned());
+                detached(async move {
+                    let mut tx = pool.begin().await?;
+                    if let Some(k) = &key {
+                        let first = sqlx::query(
+                            "INSERT INTO idempotency_keys (scope, key, request_hash, order_id, created_at) VALUES ($1, $2, $3, $4, $5) \
+                             ON CONFLICT (scope, key) DO NOTHING",
+                        )
+                        .bind(&k.scope)
+                        .bind(&k.key)
+                        .bind(&k.request_hash)
+                        .bind(&o.id)
+                        .bind(o.created_at);
+                        // The order row must exist first for the foreign key: insert it, then the key; on a key
+                        // conflict the transaction is rolled back and the first order is returned instead.
+                        Self::insert_order(&mut tx, &o).await?;
+                        if first.execute(&mut *tx).await?.rows_affected() == 0 {
+                            drop(tx);
+                            let row = sqlx::query(&format!(
+                                "SELECT k.request_hash, {} FROM idempotency_keys k JOIN payment_orders o ON o.id = k.order_id WHERE k.scope = $1 AND k.key = $2",
+                                ORDER_COLS.split(", ").map(|c| format!("o.{c}")).collect::<Vec<_>>().join(", ")
+                            ))
+                            .bind(&k.scope)
+                            .bind(&k.key)
+                            .fetch_one(&pool)
+                            .await?;
+                            let hash: String = row.try_get("request_hash")?;
+                            if hash != k.request_hash {
+                                return Err(StoreError::Conflict("idempotency_key_reused"));
+                            }
+                            return Ok(CreateOutcome::Replayed(Self::order_row(&row)?));
+                        }
+                    } else {
+                        Self::insert_order(&mut tx, &o).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(CreateOutcome::Created(o))
+                })
+                .await
+            }
+
+            async fn order(&self, id: &str) -> Result<Option<PaymentOrder>> {
+                let row = sqlx::query(&format!("SELECT {ORDER_COLS} FROM payment_orders WHERE id = $1")).bind(id).fetch_optional(&self.read).await?;
+                row.as_ref().map(Self::order_row).transpose()
+            }
+
+            async fn order_by_no(&self, order_no: &str) -> Result<Option<PaymentOrder>> {
+                let row = sqlx::query(&format!("SELECT {ORDER_COLS} FROM payment_orders WHERE order_no = $1")).bind(order_no).fetch_optional(&self.read).await?;
+                row.as_ref().map(Self::order_row).transpose()
+            }
+
+            async fn orders_for(&self, reference: &str) -> Result<Vec<PaymentOrder>> {
+                let rows = sqlx::query(&format!("SELECT {ORDER_COLS} FROM payment_orders WHERE reference = $1 ORDER BY created_at DESC, id DESC"))
+                    .bind(reference)
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter().map(Self::order_row).collect()
+            }
+
+            async fn orders_of(&self, citizen_id: &str) -> Result<Vec<PaymentOrder>> {
+                let rows = sqlx::query(&format!("SELECT {ORDER_COLS} FROM payment_orders WHERE citizen_id = $1 ORDER BY created_at DESC, id DESC"))
+                    .bind(citizen_id)
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter().map(Self::order_row).collect()
+            }
+
+            async fn change_status(&self, order_no: &str, from: &[PaymentStatus], to: PaymentStatus, u: &OrderUpdate, now: Millis) -> Result<Option<PaymentOrder>> {
+                if from.is_empty() {
+                    return Ok(None);
+                }
+                // The allowed starting states are a fixed vocabulary, so they are inlined rather than bound.
+                let states = from.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ");
+                let row = sqlx::query(&format!(
+                    "UPDATE payment_orders SET status = $1, updated_at = $2, \
+                     channel = COALESCE($3, channel), provider_trade_no = COALESCE($4, provider_trade_no), \
+                     failure_code = COALESCE($5, failure_code), paid_at = COALESCE($6, paid_at), \
+                     point_id = COALESCE($7, point_id), staff_id = COALESCE($8, staff_id), \
+                     cash_received_fen = COALESCE($9, cash_received_fen) \
+                     WHERE order_no = $10 AND status IN ({states}) RETURNING {ORDER_COLS}"
+                ))
+                .bind(to.as_str())
+                .bind(now)
+                .bind(&u.channel)
+                .bind(&u.provider_trade_no)
+                .bind(&u.failure_code)
+                .bind(u.paid_at)
+                .bind(&u.point_id)
+                .bind(&u.staff_id)
+                .bind(u.cash_received_fen)
+                .bind(order_no)
+                .fetch_optional(&self.write)
+                .await?;
+                row.as_ref().map(Self::order_row).transpose()
+            }
+
+            async fn first_notification(&self, provider: &str, provider_event_id: &str, order_no: &str, outcome: &str, now: Millis) -> Result<bool> {
+                let r = sqlx::query(
+                    "INSERT INTO payment_notifications (provider, provider_event_id, order_no, outcome, received_at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (provider, provider_event_id) DO NOTHING",
+                )
+                .bind(provider)
+                .bind(provider_event_id)
+                .bind(order_no)
+                .bind(outcome)
+                .bind(now)
+                .execute(&self.write)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn unfinished_orders(&self, before: Millis, limit: i64) -> Result<Vec<PaymentOrder>> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {ORDER_COLS} FROM payment_orders WHERE status IN ('started', 'submitted') AND updated_at < $1 ORDER BY updated_at LIMIT $2"
+                ))
+                .bind(before)
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(Self::order_row).collect()
+            }
+
+            async fn start_refund(&self, order_id: &str, refund_no: &str, amount_fen: i64, reason: &str, now: Millis) -> Result<Refund> {
+                let pool = self.write.clone();
+                let refund = Refund {
+                    id: new_id(),
+                    refund_no: refund_no.to_string(),
+                    order_id: order_id.to_string(),
+                    amount_fen,
+                    reason: reason.to_string(),
+                    status: RefundStatus::Pending,
+                    provider_refund_no: None,
+                    created_at: now,
+                    updated_at: now,
+                };
+                detached(async move {
+                    if refund.amount_fen <= 0 {
+                        return Err(StoreError::Conflict("amount_invalid"));
+                    }
+                    let mut tx = pool.begin().await?;
+                    // Optimistic concurrency on the refundable amount: the condition and the increase are one statement.
+                    let raised = sqlx::query(
+                        "UPDATE payment_orders SET refunded_fen = refunded_fen + $1, updated_at = $2 \
+                         WHERE id = $3 AND status = 'success' AND refunded_fen + $1 <= amount_fen",
+                    )
+                    .bind(refund.amount_fen)
+                    .bind(now)
+                    .bind(&refund.order_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    if raised.rows_affected() == 0 {
+                        let exists = sqlx::query("SELECT status FROM payment_orders WHERE id = $1").bind(&refund.order_id).fetch_optional(&mut *tx).await?;
+                        return Err(match exists {
+                            None => StoreError::NotFound,
+                            Some(r) if r.try_get::<String, _>("status")? != "success" => StoreError::Conflict("refund_not_paid"),
+                            Some(_) => StoreError::Conflict("refund_exceeds_paid"),
+                        });
+                    }
+                    let inserted = sqlx::query(&format!("INSERT INTO refunds ({REFUND_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
+                        .bind(&refund.id)
+                        .bind(&refund.refund_no)
+                        .bind(&refund.order_id)
+                        .bind(refund.amount_fen)
+                        .bind(&refund.reason)
+                        .bind(refund.status.as_str())
+                        .bind(&refund.provider_refund_no)
+                        .bind(refund.created_at)
+                        .bind(refund.updated_at)
+                        .execute(&mut *tx)
+                        .await;
+                    match inserted {
+                        Err(e) if unique_violation(&e) => return Err(StoreError::Conflict("refund_no_taken")),
+                        other => {
+                            other?;
+                        }
+                    }
+                    tx.commit().await?;
+                    Ok(refund)
+                })
+                .await
+            }
+
+            async fn finish_refund(&self, refund_no: &str, status: RefundStatus, provider_refund_no: Option<&str>, now: Millis) -> Result<Option<Refund>> {
+                let pool = self.write.clone();
+                let (refund_no, provider_refund_no) = (refund_no.to_string(), provider_refund_no.map(str::to_string));
+                detached(async move {
+                    let mut tx = pool.begin().await?;
+                    let row = sqlx::query(&format!(
+                        "UPDATE refunds SET status = $1, provider_refund_no = COALESCE($2, provider_refund_no), updated_at = $3 \
+                         WHERE refund_no = $4 AND status = 'pending' RETURNING {REFUND_COLS}"
+                    ))
+                    .bind(status.as_str())
+                    .bind(&provider_refund_no)
+                    .bind(now)
+                    .bind(&refund_no)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some(row) = row else { return Ok(None) };
+                    let refund = Self::refund_row(&row)?;
+                    if status == RefundStatus::Failed {
+                        sqlx::query("UPDATE payment_orders SET refunded_fen = refunded_fen - $1, updated_at = $2 WHERE id = $3")
+                            .bind(refund.amount_fen)
+                            .bind(now)
+                            .bind(&refund.order_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(Some(refund))
+                })
+                .await
+            }
+
+            async fn refunds_of(&self, order_id: &str) -> Result<Vec<Refund>> {
+                let rows = sqlx::query(&format!("SELECT {REFUND_COLS} FROM refunds WHERE order_id = $1 ORDER BY created_at, id")).bind(order_id).fetch_all(&self.read).await?;
+                rows.iter().map(Self::refund_row).collect()
+            }
+
+            async fn pending_refunds(&self, limit: i64) -> Result<Vec<Refund>> {
+                let rows = sqlx::query(&format!("SELECT {REFUND_COLS} FROM refunds WHERE status = 'pending' ORDER BY updated_at LIMIT $1")).bind(limit).fetch_all(&self.read).await?;
+                rows.iter().map(Self::refund_row).collect()
+            }
+
+            async fn channel_totals(&self, from: Millis, to: Millis, point_id: Option<&str>) -> Result<Vec<ChannelTotal>> {
+                let rows = sqlx::query(
+                    "SELECT channel, COUNT(*) AS n, CAST(SUM(amount_fen) AS BIGINT) AS amount, CAST(SUM(refunded_fen) AS BIGINT) AS refunded FROM payment_orders \
+                     WHERE status = 'success' AND paid_at >= $1 AND paid_at < $2 AND ($3 IS NULL OR point_id = $3) GROUP BY channel ORDER BY channel",
+                )
+                .bind(from)
+                .bind(to)
+                .bind(point_id)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(ChannelTotal {
+                            channel: r.try_get::<Option<String>, _>("channel")?.unwrap_or_default(),
+                            count: r.try_get("n")?,
+                            amount_fen: r.try_get::<Option<i64>, _>("amount")?.unwrap_or(0),
+                            refunded_fen: r.try_get::<Option<i64>, _>("refunded")?.unwrap_or(0),
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn open_shift(&self, point_id: &str, staff_id: &str, now: Millis) -> Result<CashShift> {
+                let shift = CashShift { id: new_id(), point_id: point_id.to_string(), staff_id: staff_id.to_string(), opened_at: now, closed_at: None, expected_fen: None, counted_fen: None };
+                let r = sqlx::query(&format!("INSERT INTO cash_shifts ({SHIFT_COLS}) VALUES ($1, $2, $3, $4, NULL, NULL, NULL)"))
+                    .bind(&shift.id)
+                    .bind(&shift.point_id)
+                    .bind(&shift.staff_id)
+                    .bind(shift.opened_at)
+                    .execute(&self.write)
+                    .await;
+                match r {
+                    Err(e) if unique_violation(&e) => Err(StoreError::Conflict("shift_open")),
+                    other => {
+                        other?;
+                        Ok(shift)
+                    }
+                }
+            }
+
+            async fn open_shift_of(&self, staff_id: &str) -> Result<Option<CashShift>> {
+                let row = sqlx::query(&format!("SELECT {SHIFT_COLS} FROM cash_shifts WHERE staff_id = $1 AND closed_at IS NULL")).bind(staff_id).fetch_optional(&self.read).await?;
+                row.as_ref().map(Self::shift_row).transpose()
+            }
+
+            async fn close_shift(&self, staff_id: &str, counted_fen: i64, now: Millis) -> Result<CashShift> {
+                // The expected total and the close are one statement: cash recorded after it is not counted twice.
+                let row = sqlx::query(&format!(
+                    "UPDATE cash_shifts SET closed_at = $1, counted_fen = $2, expected_fen = \
+                     (SELECT COALESCE(SUM(o.amount_fen), 0) FROM payment_orders o WHERE o.channel = 'cash' AND o.status = 'success' \
+                      AND o.staff_id = $3 AND o.paid_at >= cash_shifts.opened_at AND o.paid_at <= $1) \
+                     WHERE staff_id = $3 AND closed_at IS NULL RETURNING {SHIFT_COLS}"
+                ))
+                .bind(now)
+                .bind(counted_fen)
+                .bind(staff_id)
+                .fetch_optional(&self.write)
+                .await?;
+                match row {
+                    Some(r) => Self::shift_row(&r),
+                    None => Err(StoreError::Conflict("no_open_shift")),
+                }
+            }
+        }
+
+        impl $store {
+            async fn insert_order(tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>, o: &PaymentOrder) -> Result<()> {
+                sqlx::query(&format!("INSERT INTO payment_orders ({ORDER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"))
+                    .bind(&o.id)
+                    .bind(&o.order_no)
+                    .bind(&o.citizen_id)
+                    .bind(&o.reference)
+                    .bind(&o.item)
+                    .bind(o.amount_fen)
+                    .bind(&o.channel)
+                    .bind(o.status.as_str())
+                    .bind(&o.failure_code)
+                    .bind(&o.provider_trade_no)
+                    .bind(o.refunded_fen)
+                    .bind(&o.point_id)
+                    .bind(&o.staff_id)
+                    .bind(o.cash_received_fen)
+                    .bind(o.created_at)
+                    .bind(o.updated_at)
+                    .bind(o.expires_at)
+                    .bind(o.paid_at)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+sql_payments!(SqliteStore, SqliteRow);
+sql_payments!(PgStore, PgRow);
