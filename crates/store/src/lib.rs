@@ -12,6 +12,7 @@
 pub mod appointments;
 pub mod audit;
 pub mod model;
+pub mod notifications;
 pub mod test_support;
 
 use std::str::FromStr;
@@ -25,6 +26,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 pub use appointments::AppointmentStore;
 pub use model::*;
+pub use notifications::{Failure, NewNotification, Notification, NotificationStore, ReceiptOutcome, RetryPolicy};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -50,7 +52,7 @@ pub enum Backend {
 }
 
 #[async_trait]
-pub trait Store: AppointmentStore + Send + Sync + 'static {
+pub trait Store: AppointmentStore + NotificationStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
     async fn migrate(&self) -> Result<()>;
     /// A trivial round trip, for `/readyz`.
