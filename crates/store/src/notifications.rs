@@ -98,6 +98,9 @@ pub trait NotificationStore: Send + Sync {
     /// Claims up to `limit` due SMS jobs (new, retry-due, or whose lease expired) for `worker` until
     /// `lease_until`, counting an attempt on each. No row is ever handed to two live leases.
     async fn claim_sms(&self, worker: &str, limit: u32, now: Millis, lease_until: Millis) -> Result<Vec<Notification>>;
+    /// Claims one specific job if it is due (the enqueuing request delivers its own message at once rather than
+    /// waiting for the next worker tick); `None` when it is not due or another worker has it.
+    async fn claim_sms_by_id(&self, id: &str, worker: &str, now: Millis, lease_until: Millis) -> Result<Option<Notification>>;
     /// The provider accepted the message. `false` if the lease was lost (another worker owns the job now).
     async fn mark_sent(&self, id: &str, worker: &str, provider: &str, provider_message_id: &str, now: Millis) -> Result<bool>;
     /// Records a failed attempt of a claimed job: permanent failures end it, retryable ones are rescheduled with
@@ -211,6 +214,20 @@ macro_rules! sql_notifications {
                 let mut jobs = rows.iter().map(Self::notification_row).collect::<Result<Vec<_>>>()?;
                 jobs.sort_by_key(|j| j.next_attempt_at);
                 Ok(jobs)
+            }
+
+            async fn claim_sms_by_id(&self, id: &str, worker: &str, now: Millis, lease_until: Millis) -> Result<Option<Notification>> {
+                let row = sqlx::query(&format!(
+                    "UPDATE notifications SET status = 'sending', lease_until = $1, leased_by = $2, attempts = attempts + 1 \
+                     WHERE id = $4 AND {DUE} RETURNING {COLS}"
+                ))
+                .bind(lease_until)
+                .bind(worker)
+                .bind(now)
+                .bind(id)
+                .fetch_optional(&self.write)
+                .await?;
+                row.as_ref().map(Self::notification_row).transpose()
             }
 
             async fn mark_sent(&self, id: &str, worker: &str, provider: &str, provider_message_id: &str, now: Millis) -> Result<bool> {

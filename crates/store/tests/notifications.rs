@@ -55,6 +55,7 @@ both_backends!(claim_send_receipt, |store| {
     assert_eq!(jobs[0].attempts, 1);
     assert_eq!(jobs[0].status, NotificationStatus::Sending);
     assert!(store.claim_sms("w2", 10, NOW + 1, NOW + 30_000).await.unwrap().is_empty(), "leased jobs are not handed out again");
+    assert_eq!(store.claim_sms_by_id(&id, "w2", NOW + 1, NOW + 30_000).await.unwrap(), None, "nor by id");
 
     assert!(!store.mark_sent(&id, "w2", "aliyun", "biz-1", NOW).await.unwrap(), "only the lease holder records the result");
     assert!(store.mark_sent(&id, "w1", "aliyun", "biz-1", NOW).await.unwrap());
