@@ -343,3 +343,26 @@ async fn futures_pending(app: &TestApp, n: usize) -> usize {
     }
     pending
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notification_centre_api() {
+    let app = TestApp::start(Db::Sqlite).await.unwrap();
+    let http = support::http();
+    let (token, c) = app.direct_citizen_session("13912345677").await;
+    let (other_token, other) = app.direct_citizen_session("13912345678").await;
+    notify::enqueue(&app.state, booked(&c.id, "api-1")).await.unwrap();
+    notify::enqueue(&app.state, booked(&other.id, "api-2")).await.unwrap();
+    let r = http.get(app.url("/api/v1/me/notifications")).bearer_auth(&token).header("accept-language", "en").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["unread"], 1);
+    assert_eq!(v["items"].as_array().unwrap().len(), 1, "only the caller's own");
+    assert!(v["items"][0]["text"].as_str().unwrap().starts_with("You have booked 换领 at 庐阳区受理点"), "{v}");
+    let id = v["items"][0]["id"].as_str().unwrap().to_string();
+    let read = |t: &str| http.post(app.url(&format!("/api/v1/me/notifications/{id}/read"))).bearer_auth(t.to_string()).send();
+    assert_eq!(read(&other_token).await.unwrap().status(), 404, "not theirs");
+    assert_eq!(read(&token).await.unwrap().status(), 204);
+    let v: serde_json::Value = http.get(app.url("/api/v1/me/notifications")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert_eq!((v["unread"].as_i64(), v["items"][0]["read"].as_bool()), (Some(0), Some(true)));
+    assert_eq!(http.get(app.url("/api/v1/me/notifications")).send().await.unwrap().status(), 401);
+}

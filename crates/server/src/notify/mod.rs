@@ -159,10 +159,10 @@ pub async fn enqueue(state: &AppState, event: NotificationEvent) -> Result<(), A
     let sms = NewNotification { channel: Channel::Sms, phone: Some(citizen.phone.clone()), not_before: not_before(&state.config, event.kind, now), ..base };
     if let Some(id) = state.store.enqueue_notification(&sms).await? {
         metrics::counter!("notifications_enqueued_total", "kind" => template.name).increment(1);
-        if sms.not_before <= now {
-            if let Err(e) = deliver_by_id(state, &id).await {
-                tracing::warn!(error = %e, "immediate SMS delivery failed; the worker will retry");
-            }
+        if sms.not_before <= now
+            && let Err(e) = deliver_by_id(state, &id).await
+        {
+            tracing::warn!(error = %e, "immediate SMS delivery failed; the worker will retry");
         }
         state.notify_wake.notify_one();
     }
