@@ -63,6 +63,12 @@ pub struct Inner {
     pub registry: Arc<dyn PopulationRegistry>,
     pub verifier: Arc<dyn IdentityVerifier>,
     pub sms: Arc<dyn SmsGateway>,
+    /// The provider notification SMS go through (sign-in codes still use `sms`, synchronously).
+    pub sms_provider: Arc<dyn crate::notify::SmsProvider>,
+    /// Wakes this instance's notification worker when something was enqueued.
+    pub notify_wake: Arc<tokio::sync::Notify>,
+    /// This instance's lease-holder name in the notification queue.
+    pub worker_id: String,
     pub metrics: PrometheusHandle,
     pub clock: Clock,
     /// Today's point loads, reused for up to a second (see `appointments::LoadCache`).
@@ -120,9 +126,14 @@ pub fn router(state: AppState) -> Router {
     let (api, openapi) = crate::api::router(state.clone());
     let openapi = Arc::new(openapi);
 
-    Router::new()
+    let mut routes = Router::new()
         .merge(crate::pages::router(state.clone()))
         .merge(api)
+        .merge(crate::notify::callbacks::router());
+    if state.config.demo {
+        routes = routes.merge(crate::notify::sandbox::router(crate::notify::sandbox::SandboxState::new(&state.config, state.store.clone())));
+    }
+    routes
         .merge(crate::ops::router(openapi))
         .fallback(|| async { AppError::not_found() })
         .method_not_allowed_fallback(|| async { AppError::method_not_allowed() })
@@ -193,7 +204,8 @@ impl MakeRequestId for SequentialRequestId {
 }
 
 fn is_api(path: &str) -> bool {
-    path.starts_with("/api/") || path == "/healthz" || path == "/readyz" || path == "/metrics"
+    // Provider callbacks and the provider sandboxes are machine-to-machine: no CSRF, JSON errors.
+    path.starts_with("/api/") || path.starts_with("/callbacks/") || path.starts_with("/sandbox/") || path == "/healthz" || path == "/readyz" || path == "/metrics"
 }
 
 /// Signed double-submit CSRF protection for every unsafe request to a page (the JSON API authenticates with
@@ -343,6 +355,8 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
             }
         }
     });
+    // Every instance runs a notification worker; leases keep them from sending the same message twice.
+    crate::notify::spawn_worker(state.clone());
     tracing::info!(addr = %listener.local_addr()?, "Shenfen listening");
     let app = router(state);
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown_signal()).await?;

@@ -19,6 +19,7 @@ use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
 
 use crate::app::{Actor, AppState};
 use crate::error::{AppError, AppResult};
+use crate::notify::{self, EventKind};
 
 /// Average minutes a counter needs per person, for wait estimates.
 pub const AVG_SERVICE_MINUTES: u32 = 8;
@@ -359,7 +360,8 @@ pub async fn book(state: &AppState, citizen: &Citizen, slot_id: &str, service: &
     state
         .audit(actor, "appointment.book", &format!("appointment:{}", appt.id), serde_json::json!({ "point": p.id, "slot": slot.id, "service": service.code() }))
         .await?;
-    notify_citizen(state, citizen, &format!("【居民身份证服务】您已预约{}{} {}的{},预约码{}。请按时前往，凭预约码取号。", p.name, slot.day, hhmm(slot.start_min), service.name_zh(), appt.code)).await;
+    let vars = notify::templates::vars([("point", p.name.clone()), ("day", slot.day.clone()), ("time", hhmm(slot.start_min)), ("service", service.name_zh().to_string()), ("code", appt.code.clone())]);
+    notify_citizen(state, citizen, EventKind::AppointmentBooked, format!("appointment:{}:booked", appt.id), vars).await;
     Ok(appt)
 }
 
@@ -382,7 +384,9 @@ pub async fn reschedule(state: &AppState, citizen: &Citizen, appointment_id: &st
     state
         .audit(actor, "appointment.reschedule", &format!("appointment:{}", moved.id), serde_json::json!({ "from": old_slot.id, "to": new_slot.id }))
         .await?;
-    notify_citizen(state, citizen, &format!("【居民身份证服务】您的预约已改至{}{} {},预约码{}。", p.name, new_slot.day, hhmm(new_slot.start_min), moved.code)).await;
+    let vars = notify::templates::vars([("point", p.name.clone()), ("day", new_slot.day.clone()), ("time", hhmm(new_slot.start_min)), ("code", moved.code.clone())]);
+    // An appointment may be moved several times: each move is its own event.
+    notify_citizen(state, citizen, EventKind::AppointmentRescheduled, format!("appointment:{}:rescheduled:{}:{}", moved.id, new_slot.id, moved.updated_at), vars).await;
     Ok(moved)
 }
 
@@ -400,7 +404,8 @@ pub async fn cancel(state: &AppState, citizen: &Citizen, appointment_id: &str, a
     })?;
     state.live_loads.invalidate();
     state.audit(actor, "appointment.cancel", &format!("appointment:{}", cancelled.id), serde_json::json!({})).await?;
-    notify_citizen(state, citizen, &format!("【居民身份证服务】您{} {}的预约已取消。", slot.day, hhmm(slot.start_min))).await;
+    let vars = notify::templates::vars([("day", slot.day.clone()), ("time", hhmm(slot.start_min))]);
+    notify_citizen(state, citizen, EventKind::AppointmentCancelled, format!("appointment:{}:cancelled", cancelled.id), vars).await;
     Ok(cancelled)
 }
 
@@ -419,10 +424,12 @@ pub fn hhmm(minutes: i64) -> String {
     format!("{:02}:{:02}", minutes / 60, minutes % 60)
 }
 
-/// Booking notices go through the SMS gateway; a failed notice is logged, never a failed booking.
-pub async fn notify_citizen(state: &AppState, citizen: &Citizen, body: &str) {
-    if let Err(e) = state.sms.send(&citizen.phone, body, state.now_ms()).await {
-        tracing::warn!(error = %e, "appointment notice not sent");
+/// Booking notices go through the notification pipeline (in-app + SMS, once per event); a failed notice is
+/// logged, never a failed booking (the booking is already committed).
+pub async fn notify_citizen(state: &AppState, citizen: &Citizen, kind: EventKind, dedupe_key: String, vars: std::collections::BTreeMap<String, String>) {
+    let event = notify::NotificationEvent { citizen_id: citizen.id.clone(), kind, dedupe_key, vars };
+    if let Err(e) = notify::enqueue(state, event).await {
+        tracing::error!(error = %e.code, "appointment notice not enqueued");
     }
 }
 
@@ -458,7 +465,8 @@ pub async fn housekeeping(state: &AppState) -> AppResult<Housekeeping> {
             let (Some(citizen), Some(slot), Some(p)) = (state.store.citizen(&a.citizen_id).await?, state.store.slot(&a.slot_id).await?, state.store.point(&a.point_id).await?) else {
                 continue;
             };
-            notify_citizen(state, &citizen, &format!("【居民身份证服务】提醒：您预约了明天{} {}在{}办理业务，预约码{}。如不能前往，请提前取消。", slot.day, hhmm(slot.start_min), p.name, a.code)).await;
+            let vars = notify::templates::vars([("day", slot.day.clone()), ("time", hhmm(slot.start_min)), ("point", p.name.clone()), ("code", a.code.clone())]);
+            notify_citizen(state, &citizen, EventKind::AppointmentReminder, format!("appointment:{}:reminder", a.id), vars).await;
             sent += 1;
         }
     }

@@ -39,6 +39,181 @@ pub struct Config {
     pub appointments: shenfen_domain::appointments::BookingPolicy,
     /// The base layer under the heat map.
     pub map: MapConfig,
+    /// Notifications: SMS provider, queue, quiet hours, receipt callbacks, sandboxes.
+    pub notify: NotifyConfig,
+}
+
+/// Which SMS provider the notification worker sends through.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmsProviderKind {
+    /// Write straight to the database outbox (`/dev/outbox`): demo and tests.
+    Outbox,
+    Aliyun,
+    Tencent,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    pub provider: SmsProviderKind,
+    /// How often an idle worker looks for due jobs (enqueue also wakes it).
+    pub poll_ms: u64,
+    pub batch: u32,
+    /// How long a claimed job stays with one worker before another may take it over.
+    pub lease_secs: i64,
+    pub max_attempts: i64,
+    pub backoff_base_ms: i64,
+    pub backoff_cap_ms: i64,
+    /// Timeout of one provider call.
+    pub send_timeout_ms: u64,
+    /// Non-urgent SMS are held from `quiet_from_hour` to `quiet_until_hour` (China time).
+    pub quiet_from_hour: u8,
+    pub quiet_until_hour: u8,
+    /// Secret path segment of the receipt callbacks (`/callbacks/sms/{provider}/{token}`). Unset outside demo
+    /// mode means receipts are refused; demo mode uses a fixed demo token.
+    pub callback_token: Option<String>,
+    /// Source addresses allowed to post receipts (the providers publish theirs). Empty = any.
+    pub callback_allow: Vec<String>,
+    pub aliyun: AliyunSmsConfig,
+    pub tencent: TencentSmsConfig,
+    /// The provider sandboxes mounted under `/sandbox/…` in demo mode.
+    pub sandbox: SandboxSmsConfig,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AliyunSmsConfig {
+    /// `https://dysmsapi.aliyuncs.com` in production; unset in demo mode = this instance's own sandbox.
+    pub base_url: Option<String>,
+    pub access_key_id: String,
+    pub access_key_secret: String,
+    pub sign_name: String,
+    /// `acs3` (ACS3-HMAC-SHA256, default) or `v1` (RPC HMAC-SHA1, older accounts).
+    pub signature: String,
+    /// Approved template code per template name (e.g. `appointment_booked = "SMS_123456789"`).
+    pub templates: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TencentSmsConfig {
+    /// `https://sms.tencentcloudapi.com` in production; unset in demo mode = this instance's own sandbox.
+    pub base_url: Option<String>,
+    pub secret_id: String,
+    pub secret_key: String,
+    pub sdk_app_id: String,
+    pub sign_name: String,
+    pub region: String,
+    /// Approved template id per template name.
+    pub templates: std::collections::BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for AliyunSmsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AliyunSmsConfig").field("base_url", &self.base_url).field("access_key_id", &self.access_key_id).finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for TencentSmsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TencentSmsConfig").field("base_url", &self.base_url).field("secret_id", &self.secret_id).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SandboxSmsConfig {
+    /// Where the sandboxes post delivery receipts; unset = this instance's own callback URL.
+    pub receipt_base_url: Option<String>,
+    /// Messages per number per minute before the sandbox answers with the provider's rate-limit error.
+    pub per_number_per_minute: u32,
+    /// Delay before a receipt is posted (a real carrier takes seconds).
+    pub receipt_delay_ms: u64,
+}
+
+/// The receipt path token of demo instances (never exposed to real users, see README).
+pub const DEMO_CALLBACK_TOKEN: &str = "demo-sms-receipts";
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            provider: SmsProviderKind::Outbox,
+            poll_ms: 1_000,
+            batch: 50,
+            lease_secs: 60,
+            max_attempts: 5,
+            backoff_base_ms: 30_000,
+            backoff_cap_ms: 3_600_000,
+            send_timeout_ms: 5_000,
+            quiet_from_hour: 21,
+            quiet_until_hour: 8,
+            callback_token: None,
+            callback_allow: Vec::new(),
+            aliyun: AliyunSmsConfig::default(),
+            tencent: TencentSmsConfig::default(),
+            sandbox: SandboxSmsConfig::default(),
+        }
+    }
+}
+
+impl Default for AliyunSmsConfig {
+    fn default() -> Self {
+        AliyunSmsConfig {
+            base_url: None,
+            access_key_id: "sandbox-access-key".into(),
+            access_key_secret: "sandbox-access-secret".into(),
+            sign_name: "居民身份证服务".into(),
+            signature: "acs3".into(),
+            templates: Default::default(),
+        }
+    }
+}
+
+impl Default for TencentSmsConfig {
+    fn default() -> Self {
+        TencentSmsConfig {
+            base_url: None,
+            secret_id: "sandbox-secret-id".into(),
+            secret_key: "sandbox-secret-key".into(),
+            sdk_app_id: "1400000000".into(),
+            sign_name: "居民身份证服务".into(),
+            region: "ap-guangzhou".into(),
+            templates: Default::default(),
+        }
+    }
+}
+
+impl Default for SandboxSmsConfig {
+    fn default() -> Self {
+        SandboxSmsConfig { receipt_base_url: None, per_number_per_minute: 30, receipt_delay_ms: 200 }
+    }
+}
+
+impl NotifyConfig {
+    /// The receipt token in force: the configured one, or the demo token in demo mode.
+    pub fn receipt_token(&self, demo: bool) -> Option<&str> {
+        self.callback_token.as_deref().filter(|t| !t.is_empty()).or(demo.then_some(DEMO_CALLBACK_TOKEN))
+    }
+
+    fn check(&self, demo: bool) -> anyhow::Result<()> {
+        if self.quiet_from_hour > 23 || self.quiet_until_hour > 23 || self.max_attempts < 1 || self.backoff_base_ms < 1 || self.batch == 0 {
+            bail!("notify: hours must be 0–23, max_attempts, backoff_base_ms and batch at least 1");
+        }
+        if !demo && self.provider != SmsProviderKind::Outbox {
+            let url = match self.provider {
+                SmsProviderKind::Aliyun => &self.aliyun.base_url,
+                _ => &self.tencent.base_url,
+            };
+            if url.is_none() || self.callback_token.as_deref().is_none_or(|t| t.len() < 16) {
+                bail!("notify: outside demo mode the SMS provider needs base_url and a callback_token of at least 16 characters");
+            }
+        }
+        if !["acs3", "v1"].contains(&self.aliyun.signature.as_str()) {
+            bail!("notify.aliyun.signature must be acs3 or v1");
+        }
+        Ok(())
+    }
 }
 
 /// The heat map's base layer. Without a tile server (the default, and every test) the page draws the district
@@ -129,6 +304,7 @@ impl Default for Config {
             postage_fen: shenfen_domain::fees::FeeSchedule::DEFAULT_POSTAGE_FEN,
             appointments: Default::default(),
             map: MapConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -167,6 +343,7 @@ impl Config {
         fig = fig.merge(Env::prefixed("SHENFEN_").ignore(&["config", "test_postgres_url"]).split("__"));
         let config: Config = fig.extract().context("invalid configuration")?;
         config.map.check()?;
+        config.notify.check(config.demo)?;
         Ok(config)
     }
 

@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod demo;
 pub mod error;
 pub mod i18n;
+pub mod notify;
 pub mod ops;
 pub mod point_admin;
 pub mod pages;
@@ -51,6 +52,9 @@ pub fn assemble(config: Config, store: shenfen_store::DynStore, keys: crypto::Ke
     // but still talks to sandboxes (see README: "what is real and what is a sandbox").
     AppState(Arc::new(Inner {
         sms: Arc::new(sms::SandboxSms::new(store.clone())),
+        sms_provider: notify::provider_from_config(&config, store.clone()),
+        notify_wake: Arc::new(tokio::sync::Notify::new()),
+        worker_id: format!("worker-{}", shenfen_store::new_id()),
         registry: Arc::new(registry::DemoRegistry::new()),
         verifier: Arc::new(registry::DemoVerifier),
         metrics: app::install_metrics(),

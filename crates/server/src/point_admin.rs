@@ -241,8 +241,8 @@ pub async fn put_exception(state: &AppState, staff: &Staff, point_id: &str, day:
         cancelled = state.store.cancel_for_closure(&p.id, &key, now).await?;
         for a in &cancelled {
             if let Some(c) = state.store.citizen(&a.citizen_id).await? {
-                let body = format!("【居民身份证服务】因{reason}，{}{key}暂停办理，您的预约（{}）已取消，不计入取消次数。请重新预约或选择附近其他受理点。", p.name, a.code);
-                appts::notify_citizen(state, &c, &body).await;
+                let vars = crate::notify::templates::vars([("reason", reason.clone()), ("point", p.name.clone()), ("day", key.clone()), ("code", a.code.clone())]);
+                appts::notify_citizen(state, &c, crate::notify::EventKind::AppointmentClosure, format!("appointment:{}:closure:{key}", a.id), vars).await;
             }
         }
     }

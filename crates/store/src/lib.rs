@@ -12,6 +12,7 @@
 pub mod appointments;
 pub mod audit;
 pub mod model;
+pub mod notifications;
 pub mod payments;
 pub mod test_support;
 
@@ -27,6 +28,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 pub use appointments::AppointmentStore;
 pub use payments::{PaymentStore, PaymentOrder, IdempotencyKey, CreateOutcome, OrderUpdate, Refund, ChannelTotal, CashShift, order_number};
 pub use model::*;
+pub use notifications::{Failure, NewNotification, Notification, NotificationStore, ReceiptOutcome, RetryPolicy};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -52,7 +54,7 @@ pub enum Backend {
 }
 
 #[async_trait]
-pub trait Store: AppointmentStore + PaymentStore + Send + Sync + 'static {
+pub trait Store: AppointmentStore + NotificationStore + PaymentStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
     async fn migrate(&self) -> Result<()>;
     /// A trivial round trip, for `/readyz`.

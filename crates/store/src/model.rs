@@ -38,6 +38,23 @@ text_enum!(PrincipalKind { Citizen => "citizen", Staff => "staff" });
 text_enum!(SessionChannel { Cookie => "cookie", Bearer => "bearer" });
 text_enum!(CodePurpose { SignIn => "sign_in", ChangePhone => "change_phone" });
 text_enum!(ActorKind { Citizen => "citizen", Staff => "staff", System => "system", Anonymous => "anonymous" });
+text_enum!(
+    /// Delivery channel of one notification.
+    Channel { Sms => "sms", InApp => "inapp" }
+);
+text_enum!(
+    /// GOV.UK Notify's message statuses.
+    NotificationStatus {
+        Created => "created",
+        Sending => "sending",
+        Sent => "sent",
+        Delivered => "delivered",
+        PermanentFailure => "permanent-failure",
+        TemporaryFailure => "temporary-failure",
+        TechnicalFailure => "technical-failure",
+    }
+);
+
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Citizen {

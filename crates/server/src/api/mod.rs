@@ -4,6 +4,7 @@
 
 mod accounts;
 pub mod appointments;
+mod notifications;
 mod point_admin;
 mod reference;
 mod staff;
@@ -68,6 +69,7 @@ pub fn router(state: AppState) -> (axum::Router<AppState>, utoipa::openapi::Open
         .merge(reference::router())
         .merge(appointments::router())
         .merge(point_admin::router())
+        .merge(notifications::router())
         .split_for_parts()
 }
 

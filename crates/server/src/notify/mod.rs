@@ -1,0 +1,262 @@
+//! The notification pipeline: an event becomes one in-app message and one SMS job (each at most once, by the
+//! event's dedupe key), the SMS job is sent by whichever instance's worker claims it, and the provider's delivery
+//! receipt closes it. Templates are rendered from named variables; a missing variable fails the enqueue, so a
+//! half-filled SMS can never go out.
+//!
+//! The enqueuing request also tries to deliver its own SMS at once (claiming it like any worker would), so a
+//! notice normally leaves within the request; the worker loop catches everything else (retries, quiet hours,
+//! crashed instances).
+
+pub mod callbacks;
+pub mod providers;
+pub mod sandbox;
+pub mod templates;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use shenfen_store::{Channel, Failure, NewNotification, Notification, NotificationStatus, OutboxMessage, RetryPolicy, new_id};
+
+use crate::app::AppState;
+use crate::config::{Config, SmsProviderKind};
+use crate::error::AppError;
+pub use templates::{EventKind, Template};
+
+/// Something happened that the citizen should hear about.
+#[derive(Debug, Clone)]
+pub struct NotificationEvent {
+    pub citizen_id: String,
+    pub kind: EventKind,
+    /// Identifies the event itself (e.g. `appointment:<id>:booked:<updated_at>`): enqueuing it twice, from any
+    /// instance, yields one message per channel.
+    pub dedupe_key: String,
+    pub vars: BTreeMap<String, String>,
+}
+
+/// One SMS as a provider needs it: the template and its variables (providers send approved templates, not free
+/// text) plus our rendered text for sandboxes and logs.
+#[derive(Debug, Clone)]
+pub struct OutgoingSms {
+    /// Our notification id (Aliyun `OutId`, Tencent `SessionContext`).
+    pub id: String,
+    pub phone: String,
+    pub template: &'static Template,
+    pub vars: BTreeMap<String, String>,
+    /// Full text, sign name included, as the handset shows it.
+    pub text: String,
+}
+
+/// What a provider said about one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// Accepted; the provider's id is what receipts will name.
+    Accepted { provider_message_id: String },
+    /// Refused and retrying cannot help (invalid number, blacklisted).
+    Rejected { code: String },
+    /// Not sent this time (network, provider down, rate limit): retry with back-off.
+    Retry { reason: String },
+}
+
+#[async_trait]
+pub trait SmsProvider: Send + Sync {
+    /// Short name stored with the message and used in the receipt URL (`aliyun`, `tencent`, `outbox`).
+    fn name(&self) -> &'static str;
+    async fn submit(&self, sms: &OutgoingSms) -> SendOutcome;
+}
+
+/// Demo/test provider: the message lands in the outbox at once and counts as delivered on acceptance (there is
+/// no carrier to report back).
+pub struct OutboxProvider {
+    store: shenfen_store::DynStore,
+}
+
+#[async_trait]
+impl SmsProvider for OutboxProvider {
+    fn name(&self) -> &'static str {
+        "outbox"
+    }
+    async fn submit(&self, sms: &OutgoingSms) -> SendOutcome {
+        let id = new_id();
+        let msg = OutboxMessage { id: id.clone(), phone: sms.phone.clone(), body: sms.text.clone(), created_at: now_ms() };
+        match self.store.insert_outbox(&msg).await {
+            Ok(()) => SendOutcome::Accepted { provider_message_id: id },
+            Err(e) => SendOutcome::Retry { reason: e.to_string() },
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
+}
+
+/// The provider the configuration selects. In demo mode an Aliyun/Tencent provider without a base URL talks to
+/// this instance's own sandbox.
+pub fn provider_from_config(config: &Config, store: shenfen_store::DynStore) -> Arc<dyn SmsProvider> {
+    let own = |path: &str| format!("{}{}", config.public_url.trim_end_matches('/'), path);
+    let timeout = std::time::Duration::from_millis(config.notify.send_timeout_ms);
+    match config.notify.provider {
+        SmsProviderKind::Outbox => Arc::new(OutboxProvider { store }),
+        SmsProviderKind::Aliyun => {
+            let base = config.notify.aliyun.base_url.clone().unwrap_or_else(|| own("/sandbox/aliyun-sms"));
+            Arc::new(providers::AliyunSms::new(base, config.notify.aliyun.clone(), timeout))
+        }
+        SmsProviderKind::Tencent => {
+            let base = config.notify.tencent.base_url.clone().unwrap_or_else(|| own("/sandbox/tencent-sms"));
+            Arc::new(providers::TencentSms::new(base, config.notify.tencent.clone(), timeout))
+        }
+    }
+}
+
+pub fn retry_policy(config: &Config) -> RetryPolicy {
+    RetryPolicy { max_attempts: config.notify.max_attempts, base_ms: config.notify.backoff_base_ms, cap_ms: config.notify.backoff_cap_ms }
+}
+
+/// The first moment a message of this kind may go out: now, or — for non-urgent kinds inside quiet hours — the
+/// end of the quiet period (China time, UTC+8).
+pub fn not_before(config: &Config, kind: EventKind, now_ms: i64) -> i64 {
+    if kind.template().urgent {
+        return now_ms;
+    }
+    let (from, until) = (i64::from(config.notify.quiet_from_hour), i64::from(config.notify.quiet_until_hour));
+    const HOUR: i64 = 3_600_000;
+    let local = now_ms + 8 * HOUR;
+    let day_start = local.div_euclid(24 * HOUR) * (24 * HOUR);
+    let hour = (local - day_start) / HOUR;
+    let quiet = if from > until { hour >= from || hour < until } else { hour >= from && hour < until };
+    if !quiet {
+        return now_ms;
+    }
+    // The next `until` o'clock after now, local time, back to UTC.
+    let mut end = day_start + until * HOUR;
+    if end <= local {
+        end += 24 * HOUR;
+    }
+    end - 8 * HOUR
+}
+
+/// Renders and records the event: an in-app message and an SMS job, each at most once. Delivery of the SMS is
+/// then attempted at once when it is due; a delivery problem never fails the caller (the worker retries).
+/// Errors: a template variable missing or unknown (`template_vars`), no such citizen.
+pub async fn enqueue(state: &AppState, event: NotificationEvent) -> Result<(), AppError> {
+    let template = event.kind.template();
+    template.check_vars(&event.vars)?;
+    let citizen = state.store.citizen(&event.citizen_id).await?.ok_or_else(AppError::not_found)?;
+    let now = state.now_ms();
+    let vars = serde_json::to_string(&event.vars).map_err(|_| AppError::internal())?;
+    let base = NewNotification {
+        citizen_id: citizen.id.clone(),
+        event_kind: template.name.into(),
+        dedupe_key: event.dedupe_key.clone(),
+        channel: Channel::InApp,
+        template: template.name.into(),
+        vars,
+        phone: None,
+        not_before: now,
+        now,
+    };
+    state.store.enqueue_notification(&base).await?;
+    let sms = NewNotification { channel: Channel::Sms, phone: Some(citizen.phone.clone()), not_before: not_before(&state.config, event.kind, now), ..base };
+    if let Some(id) = state.store.enqueue_notification(&sms).await? {
+        metrics::counter!("notifications_enqueued_total", "kind" => template.name).increment(1);
+        if sms.not_before <= now
+            && let Err(e) = deliver_by_id(state, &id).await
+        {
+            tracing::warn!(error = %e, "immediate SMS delivery failed; the worker will retry");
+        }
+        state.notify_wake.notify_one();
+    }
+    Ok(())
+}
+
+/// Claims and sends one job now if it is still due (another worker may already have it: then nothing happens).
+pub async fn deliver_by_id(state: &AppState, id: &str) -> Result<(), AppError> {
+    let now = state.now_ms();
+    if let Some(job) = state.store.claim_sms_by_id(id, &state.worker_id, now, now + state.config.notify.lease_secs * 1000).await? {
+        deliver(state, job).await?;
+    }
+    Ok(())
+}
+
+/// One pass of the worker: claims a batch of due jobs and sends them. Returns how many were processed.
+pub async fn run_once(state: &AppState) -> Result<usize, AppError> {
+    let now = state.now_ms();
+    let jobs = state.store.claim_sms(&state.worker_id, state.config.notify.batch, now, now + state.config.notify.lease_secs * 1000).await?;
+    let n = jobs.len();
+    for job in jobs {
+        deliver(state, job).await?;
+    }
+    Ok(n)
+}
+
+async fn deliver(state: &AppState, job: Notification) -> Result<(), AppError> {
+    let masked = job.phone.as_deref().map(mask_phone).unwrap_or_default();
+    let policy = retry_policy(&state.config);
+    let Some(sms) = outgoing(&job) else {
+        // A row we cannot render (template renamed since) would fail forever: dead-letter it at once.
+        let dead = RetryPolicy { max_attempts: 0, ..policy };
+        state.store.mark_failed(&job, &state.worker_id, Failure::Retryable, "unrenderable", dead, state.now_ms()).await?;
+        tracing::error!(id = %job.id, template = %job.template, "notification cannot be rendered; dead-lettered");
+        return Ok(());
+    };
+    let provider = state.sms_provider.clone();
+    let outcome = provider.submit(&sms).await;
+    let now = state.now_ms();
+    match outcome {
+        SendOutcome::Accepted { provider_message_id } => {
+            if !state.store.mark_sent(&job.id, &state.worker_id, provider.name(), &provider_message_id, now).await? {
+                tracing::warn!(id = %job.id, "lease lost before the send was recorded");
+            }
+            // The outbox provider has no carrier behind it: acceptance is delivery.
+            if provider.name() == "outbox" {
+                state.store.record_receipt("outbox", &provider_message_id, true, "", now).await?;
+            }
+            metrics::counter!("sms_sent_total", "provider" => provider.name()).increment(1);
+            tracing::info!(phone = %masked, provider = provider.name(), "SMS accepted by provider");
+        }
+        SendOutcome::Rejected { code } => {
+            state.store.mark_failed(&job, &state.worker_id, Failure::Permanent, &code, policy, now).await?;
+            tracing::warn!(phone = %masked, code = %code, "SMS rejected permanently");
+        }
+        SendOutcome::Retry { reason } => {
+            let status = state.store.mark_failed(&job, &state.worker_id, Failure::Retryable, &reason, policy, now).await?;
+            if status == Some(NotificationStatus::TechnicalFailure) {
+                tracing::error!(phone = %masked, attempts = job.attempts, reason = %reason, "SMS dead-lettered after repeated failures");
+            } else {
+                tracing::warn!(phone = %masked, attempts = job.attempts, reason = %reason, "SMS not sent; will retry");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Rebuilds the provider message from a stored job.
+pub fn outgoing(job: &Notification) -> Option<OutgoingSms> {
+    let template = Template::by_name(&job.template)?;
+    let vars: BTreeMap<String, String> = serde_json::from_str(&job.vars).ok()?;
+    let text = template.sms_text(&vars).ok()?;
+    Some(OutgoingSms { id: job.id.clone(), phone: job.phone.clone()?, template, vars, text })
+}
+
+/// Runs the worker until the process ends: woken by enqueues, and polling so that retries, deferred jobs and
+/// jobs of crashed instances are picked up. Every instance runs one.
+pub fn spawn_worker(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let idle = std::time::Duration::from_millis(state.config.notify.poll_ms.max(10));
+        loop {
+            match run_once(&state).await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e.code, "notification worker pass failed; will retry"),
+            }
+            tokio::select! {
+                _ = state.notify_wake.notified() => {}
+                _ = tokio::time::sleep(idle) => {}
+            }
+        }
+    })
+}
+
+pub fn mask_phone(phone: &str) -> String {
+    shenfen_domain::MobileNumber::parse(phone).map(|p| p.masked()).unwrap_or_else(|_| "***".into())
+}

@@ -1,0 +1,346 @@
+//! Storage for notifications: the in-app notification centre and the SMS job queue, in one table.
+//!
+//! Every rule that must hold across instances is one statement: an event is enqueued once per channel
+//! (`ON CONFLICT (dedupe_key, channel) DO NOTHING`), a job is claimed by one worker (a lease taken by one
+//! `UPDATE … RETURNING`; on PostgreSQL the candidate rows are locked with `FOR UPDATE SKIP LOCKED` so racing
+//! workers take different rows instead of queueing), results are recorded only by the lease holder, and a
+//! receipt moves a message out of `sent` once, so a replayed receipt changes nothing.
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+
+use crate::model::*;
+use crate::{PgStore, Result, SqliteStore, enum_col, new_id};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNotification {
+    pub citizen_id: String,
+    pub event_kind: String,
+    pub dedupe_key: String,
+    pub channel: Channel,
+    pub template: String,
+    /// JSON object of the template's variables.
+    pub vars: String,
+    pub phone: Option<String>,
+    /// When the first attempt may be made (quiet hours push it to the morning).
+    pub not_before: Millis,
+    pub now: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub id: String,
+    pub citizen_id: String,
+    pub event_kind: String,
+    pub dedupe_key: String,
+    pub channel: Channel,
+    pub template: String,
+    pub vars: String,
+    pub phone: Option<String>,
+    pub status: NotificationStatus,
+    pub attempts: i64,
+    pub next_attempt_at: Millis,
+    pub lease_until: Option<Millis>,
+    pub leased_by: Option<String>,
+    pub provider: Option<String>,
+    pub provider_message_id: Option<String>,
+    pub error: Option<String>,
+    pub created_at: Millis,
+    pub sent_at: Option<Millis>,
+    pub delivered_at: Option<Millis>,
+    pub read_at: Option<Millis>,
+}
+
+/// Retries: exponential back-off from `base_ms`, capped at `cap_ms`; after `max_attempts` attempts the job is
+/// dead-lettered as `technical-failure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub max_attempts: i64,
+    pub base_ms: i64,
+    pub cap_ms: i64,
+}
+
+impl RetryPolicy {
+    /// Delay before the attempt after `attempts` failed ones: base · 2^(attempts−1), capped.
+    pub fn delay_ms(&self, attempts: i64) -> i64 {
+        let exp = attempts.clamp(1, 40) - 1;
+        self.base_ms.saturating_mul(1i64 << exp.min(40)).min(self.cap_ms)
+    }
+}
+
+/// How a send failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The provider refused for good (invalid number, blacklisted): never retried.
+    Permanent,
+    /// Network error, provider down, rate limited: retried with back-off, then dead-lettered.
+    Retryable,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptOutcome {
+    /// The message moved to `delivered` / `permanent-failure`.
+    Applied,
+    /// The message already had a final status: a replayed receipt, nothing changed.
+    AlreadyFinal,
+    /// No message has this provider id.
+    Unknown,
+}
+
+#[async_trait]
+pub trait NotificationStore: Send + Sync {
+    /// Inserts unless this (dedupe key, channel) exists; `Some(id)` for the one caller that inserted it.
+    async fn enqueue_notification(&self, n: &NewNotification) -> Result<Option<String>>;
+    async fn notification(&self, id: &str) -> Result<Option<Notification>>;
+    async fn notifications_by_dedupe(&self, dedupe_key: &str) -> Result<Vec<Notification>>;
+    /// Claims up to `limit` due SMS jobs (new, retry-due, or whose lease expired) for `worker` until
+    /// `lease_until`, counting an attempt on each. No row is ever handed to two live leases.
+    async fn claim_sms(&self, worker: &str, limit: u32, now: Millis, lease_until: Millis) -> Result<Vec<Notification>>;
+    /// Claims one specific job if it is due (the enqueuing request delivers its own message at once rather than
+    /// waiting for the next worker tick); `None` when it is not due or another worker has it.
+    async fn claim_sms_by_id(&self, id: &str, worker: &str, now: Millis, lease_until: Millis) -> Result<Option<Notification>>;
+    /// The provider accepted the message. `false` if the lease was lost (another worker owns the job now).
+    async fn mark_sent(&self, id: &str, worker: &str, provider: &str, provider_message_id: &str, now: Millis) -> Result<bool>;
+    /// Records a failed attempt of a claimed job: permanent failures end it, retryable ones are rescheduled with
+    /// back-off until `policy.max_attempts`, then dead-lettered. Returns the new status (None: lease lost).
+    async fn mark_failed(&self, job: &Notification, worker: &str, failure: Failure, error: &str, policy: RetryPolicy, now: Millis) -> Result<Option<NotificationStatus>>;
+    /// Applies a delivery receipt by the provider's message id. Idempotent.
+    async fn record_receipt(&self, provider: &str, provider_message_id: &str, delivered: bool, error: &str, at: Millis) -> Result<ReceiptOutcome>;
+
+    /// The citizen's in-app notifications, newest first.
+    async fn inapp_notifications(&self, citizen_id: &str, limit: u32) -> Result<Vec<Notification>>;
+    async fn unread_count(&self, citizen_id: &str) -> Result<i64>;
+    /// Marks one of the citizen's own in-app notifications read; `false` when it is not theirs or does not exist.
+    async fn mark_read(&self, citizen_id: &str, id: &str, now: Millis) -> Result<bool>;
+    /// In-app notifications of the citizen created at or after `since` (oldest first), for the live stream. The
+    /// stream overlaps its windows and skips ids it has sent, so rows committed late are not missed.
+    async fn inapp_since(&self, citizen_id: &str, since: Millis, limit: u32) -> Result<Vec<Notification>>;
+}
+
+const COLS: &str = "id, citizen_id, event_kind, dedupe_key, channel, template, vars, phone, status, attempts, next_attempt_at, \
+     lease_until, leased_by, provider, provider_message_id, error, created_at, sent_at, delivered_at, read_at";
+
+/// Due SMS jobs: new or retry-due ones whose time has come, and jobs whose worker died holding the lease.
+const DUE: &str = "channel = 'sms' AND ((status IN ('created', 'temporary-failure') AND next_attempt_at <= $3) \
+     OR (status = 'sending' AND lease_until < $3))";
+
+macro_rules! sql_notifications {
+    ($store:ident, $row:ty, $claim:expr) => {
+        impl $store {
+            fn notification_row(r: &$row) -> Result<Notification> {
+                Ok(Notification {
+                    id: r.try_get("id")?,
+                    citizen_id: r.try_get("citizen_id")?,
+                    event_kind: r.try_get("event_kind")?,
+                    dedupe_key: r.try_get("dedupe_key")?,
+                    channel: enum_col(r.try_get("channel")?, Channel::parse)?,
+                    template: r.try_get("template")?,
+                    vars: r.try_get("vars")?,
+                    phone: r.try_get("phone")?,
+                    status: enum_col(r.try_get("status")?, NotificationStatus::parse)?,
+                    attempts: r.try_get("attempts")?,
+                    next_attempt_at: r.try_get("next_attempt_at")?,
+                    lease_until: r.try_get("lease_until")?,
+                    leased_by: r.try_get("leased_by")?,
+                    provider: r.try_get("provider")?,
+                    provider_message_id: r.try_get("provider_message_id")?,
+                    error: r.try_get("error")?,
+                    created_at: r.try_get("created_at")?,
+                    sent_at: r.try_get("sent_at")?,
+                    delivered_at: r.try_get("delivered_at")?,
+                    read_at: r.try_get("read_at")?,
+                })
+            }
+        }
+
+        #[async_trait]
+        impl NotificationStore for $store {
+            async fn enqueue_notification(&self, n: &NewNotification) -> Result<Option<String>> {
+                // In-app messages are delivered the moment they exist; SMS ones wait for the worker.
+                let (status, delivered_at) = match n.channel {
+                    Channel::InApp => (NotificationStatus::Delivered, Some(n.now)),
+                    Channel::Sms => (NotificationStatus::Created, None),
+                };
+                let id = new_id();
+                let r = sqlx::query(
+                    "INSERT INTO notifications (id, citizen_id, event_kind, dedupe_key, channel, template, vars, phone, status, \
+                     attempts, next_attempt_at, created_at, delivered_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12) \
+                     ON CONFLICT (dedupe_key, channel) DO NOTHING",
+                )
+                .bind(&id)
+                .bind(&n.citizen_id)
+                .bind(&n.event_kind)
+                .bind(&n.dedupe_key)
+                .bind(n.channel.as_str())
+                .bind(&n.template)
+                .bind(&n.vars)
+                .bind(&n.phone)
+                .bind(status.as_str())
+                .bind(n.not_before)
+                .bind(n.now)
+                .bind(delivered_at)
+                .execute(&self.write)
+                .await?;
+                Ok((r.rows_affected() == 1).then_some(id))
+            }
+
+            async fn notification(&self, id: &str) -> Result<Option<Notification>> {
+                let row = sqlx::query(&format!("SELECT {COLS} FROM notifications WHERE id = $1")).bind(id).fetch_optional(&self.write).await?;
+                row.as_ref().map(Self::notification_row).transpose()
+            }
+
+            async fn notifications_by_dedupe(&self, dedupe_key: &str) -> Result<Vec<Notification>> {
+                let rows = sqlx::query(&format!("SELECT {COLS} FROM notifications WHERE dedupe_key = $1 ORDER BY channel"))
+                    .bind(dedupe_key)
+                    .fetch_all(&self.write)
+                    .await?;
+                rows.iter().map(Self::notification_row).collect()
+            }
+
+            async fn claim_sms(&self, worker: &str, limit: u32, now: Millis, lease_until: Millis) -> Result<Vec<Notification>> {
+                let rows = sqlx::query(&format!(
+                    "UPDATE notifications SET status = 'sending', lease_until = $1, leased_by = $2, attempts = attempts + 1 \
+                     WHERE id IN ({}) RETURNING {COLS}",
+                    $claim
+                ))
+                .bind(lease_until)
+                .bind(worker)
+                .bind(now)
+                .bind(i64::from(limit))
+                .fetch_all(&self.write)
+                .await?;
+                let mut jobs = rows.iter().map(Self::notification_row).collect::<Result<Vec<_>>>()?;
+                jobs.sort_by_key(|j| j.next_attempt_at);
+                Ok(jobs)
+            }
+
+            async fn claim_sms_by_id(&self, id: &str, worker: &str, now: Millis, lease_until: Millis) -> Result<Option<Notification>> {
+                let row = sqlx::query(&format!(
+                    "UPDATE notifications SET status = 'sending', lease_until = $1, leased_by = $2, attempts = attempts + 1 \
+                     WHERE id = $4 AND {DUE} RETURNING {COLS}"
+                ))
+                .bind(lease_until)
+                .bind(worker)
+                .bind(now)
+                .bind(id)
+                .fetch_optional(&self.write)
+                .await?;
+                row.as_ref().map(Self::notification_row).transpose()
+            }
+
+            async fn mark_sent(&self, id: &str, worker: &str, provider: &str, provider_message_id: &str, now: Millis) -> Result<bool> {
+                let r = sqlx::query(
+                    "UPDATE notifications SET status = 'sent', provider = $1, provider_message_id = $2, sent_at = $3, lease_until = NULL, error = NULL \
+                     WHERE id = $4 AND status = 'sending' AND leased_by = $5",
+                )
+                .bind(provider)
+                .bind(provider_message_id)
+                .bind(now)
+                .bind(id)
+                .bind(worker)
+                .execute(&self.write)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn mark_failed(&self, job: &Notification, worker: &str, failure: Failure, error: &str, policy: RetryPolicy, now: Millis) -> Result<Option<NotificationStatus>> {
+                let (status, next) = match failure {
+                    Failure::Permanent => (NotificationStatus::PermanentFailure, job.next_attempt_at),
+                    Failure::Retryable if job.attempts >= policy.max_attempts => (NotificationStatus::TechnicalFailure, job.next_attempt_at),
+                    Failure::Retryable => (NotificationStatus::TemporaryFailure, now + policy.delay_ms(job.attempts)),
+                };
+                let r = sqlx::query(
+                    "UPDATE notifications SET status = $1, next_attempt_at = $2, error = $3, lease_until = NULL \
+                     WHERE id = $4 AND status = 'sending' AND leased_by = $5 AND attempts = $6",
+                )
+                .bind(status.as_str())
+                .bind(next)
+                .bind(error)
+                .bind(&job.id)
+                .bind(worker)
+                .bind(job.attempts)
+                .execute(&self.write)
+                .await?;
+                Ok((r.rows_affected() == 1).then_some(status))
+            }
+
+            async fn record_receipt(&self, provider: &str, provider_message_id: &str, delivered: bool, error: &str, at: Millis) -> Result<ReceiptOutcome> {
+                let (status, delivered_at, error) = if delivered {
+                    (NotificationStatus::Delivered, Some(at), None)
+                } else {
+                    (NotificationStatus::PermanentFailure, None, Some(error))
+                };
+                // Only a message still waiting for its receipt moves: a replay finds it final and changes nothing.
+                let r = sqlx::query(
+                    "UPDATE notifications SET status = $1, delivered_at = $2, error = $3 \
+                     WHERE provider = $4 AND provider_message_id = $5 AND status = 'sent'",
+                )
+                .bind(status.as_str())
+                .bind(delivered_at)
+                .bind(error)
+                .bind(provider)
+                .bind(provider_message_id)
+                .execute(&self.write)
+                .await?;
+                if r.rows_affected() == 1 {
+                    return Ok(ReceiptOutcome::Applied);
+                }
+                let known = sqlx::query("SELECT 1 FROM notifications WHERE provider = $1 AND provider_message_id = $2")
+                    .bind(provider)
+                    .bind(provider_message_id)
+                    .fetch_optional(&self.write)
+                    .await?;
+                Ok(if known.is_some() { ReceiptOutcome::AlreadyFinal } else { ReceiptOutcome::Unknown })
+            }
+
+            async fn inapp_notifications(&self, citizen_id: &str, limit: u32) -> Result<Vec<Notification>> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {COLS} FROM notifications WHERE citizen_id = $1 AND channel = 'inapp' ORDER BY created_at DESC, id DESC LIMIT $2"
+                ))
+                .bind(citizen_id)
+                .bind(i64::from(limit))
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(Self::notification_row).collect()
+            }
+
+            async fn unread_count(&self, citizen_id: &str) -> Result<i64> {
+                let row = sqlx::query("SELECT COUNT(*) AS n FROM notifications WHERE citizen_id = $1 AND channel = 'inapp' AND read_at IS NULL")
+                    .bind(citizen_id)
+                    .fetch_one(&self.read)
+                    .await?;
+                Ok(row.try_get("n")?)
+            }
+
+            async fn mark_read(&self, citizen_id: &str, id: &str, now: Millis) -> Result<bool> {
+                // Reading twice is fine (keeps the first read time); someone else's id is "not found".
+                let r = sqlx::query("UPDATE notifications SET read_at = COALESCE(read_at, $1) WHERE id = $2 AND citizen_id = $3 AND channel = 'inapp'")
+                    .bind(now)
+                    .bind(id)
+                    .bind(citizen_id)
+                    .execute(&self.write)
+                    .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn inapp_since(&self, citizen_id: &str, since: Millis, limit: u32) -> Result<Vec<Notification>> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {COLS} FROM notifications WHERE citizen_id = $1 AND channel = 'inapp' AND created_at >= $2 ORDER BY created_at, id LIMIT $3"
+                ))
+                .bind(citizen_id)
+                .bind(since)
+                .bind(i64::from(limit))
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(Self::notification_row).collect()
+            }
+        }
+    };
+}
+
+// SQLite has one writer, so the UPDATE's own subquery is already exclusive.
+sql_notifications!(SqliteStore, SqliteRow, format!("SELECT id FROM notifications WHERE {DUE} ORDER BY next_attempt_at LIMIT $4"));
+// PostgreSQL: lock the candidates and skip rows another worker holds, so concurrent claimers split the queue.
+sql_notifications!(PgStore, PgRow, format!("SELECT id FROM notifications WHERE {DUE} ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED"));

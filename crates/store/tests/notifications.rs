@@ -1,0 +1,178 @@
+//! Conformance tests for notification storage (queue, receipts, notification centre), on SQLite and (when
+//! configured) PostgreSQL.
+
+use std::collections::HashSet;
+
+use shenfen_store::*;
+
+const NOW: i64 = 1_790_000_000_000;
+const POLICY: RetryPolicy = RetryPolicy { max_attempts: 3, base_ms: 1_000, cap_ms: 5_000 };
+
+async fn citizen(store: &DynStore, phone: &str) -> String {
+    store.citizen_for_phone(phone, NOW).await.unwrap().id
+}
+
+fn sms(citizen_id: &str, key: &str) -> NewNotification {
+    NewNotification {
+        citizen_id: citizen_id.into(),
+        event_kind: "appointment_booked".into(),
+        dedupe_key: key.into(),
+        channel: Channel::Sms,
+        template: "appointment_booked".into(),
+        vars: r#"{"code":"ABC"}"#.into(),
+        phone: Some("13800000201".into()),
+        not_before: NOW,
+        now: NOW,
+    }
+}
+
+both_backends!(enqueue_is_once_per_event_and_channel, |store| {
+    let c = citizen(&store, "13800000201").await;
+    let first = store.enqueue_notification(&sms(&c, "ev-1")).await.unwrap();
+    assert!(first.is_some());
+    assert_eq!(store.enqueue_notification(&sms(&c, "ev-1")).await.unwrap(), None, "same event, same channel: nothing new");
+    let inapp = NewNotification { channel: Channel::InApp, phone: None, ..sms(&c, "ev-1") };
+    assert!(store.enqueue_notification(&inapp).await.unwrap().is_some(), "the in-app copy is a separate channel");
+    let rows = store.notifications_by_dedupe("ev-1").await.unwrap();
+    assert_eq!(rows.len(), 2);
+    let s = rows.iter().find(|n| n.channel == Channel::Sms).unwrap();
+    assert_eq!(s.status, NotificationStatus::Created);
+    assert_eq!(s.id, first.unwrap());
+    let i = rows.iter().find(|n| n.channel == Channel::InApp).unwrap();
+    assert_eq!(i.status, NotificationStatus::Delivered);
+    assert_eq!(i.delivered_at, Some(NOW));
+});
+
+both_backends!(claim_send_receipt, |store| {
+    let c = citizen(&store, "13800000202").await;
+    let id = store.enqueue_notification(&sms(&c, "ev-2")).await.unwrap().unwrap();
+    let later = NewNotification { not_before: NOW + 60_000, ..sms(&c, "ev-later") };
+    store.enqueue_notification(&later).await.unwrap().unwrap();
+
+    let jobs = store.claim_sms("w1", 10, NOW, NOW + 30_000).await.unwrap();
+    assert_eq!(jobs.len(), 1, "the deferred job is not due yet");
+    assert_eq!(jobs[0].id, id);
+    assert_eq!(jobs[0].attempts, 1);
+    assert_eq!(jobs[0].status, NotificationStatus::Sending);
+    assert!(store.claim_sms("w2", 10, NOW + 1, NOW + 30_000).await.unwrap().is_empty(), "leased jobs are not handed out again");
+    assert_eq!(store.claim_sms_by_id(&id, "w2", NOW + 1, NOW + 30_000).await.unwrap(), None, "nor by id");
+
+    assert!(!store.mark_sent(&id, "w2", "aliyun", "biz-1", NOW).await.unwrap(), "only the lease holder records the result");
+    assert!(store.mark_sent(&id, "w1", "aliyun", "biz-1", NOW).await.unwrap());
+    let n = store.notification(&id).await.unwrap().unwrap();
+    assert_eq!((n.status, n.provider.as_deref(), n.provider_message_id.as_deref()), (NotificationStatus::Sent, Some("aliyun"), Some("biz-1")));
+
+    assert_eq!(store.record_receipt("aliyun", "biz-1", true, "", NOW + 5).await.unwrap(), ReceiptOutcome::Applied);
+    let n = store.notification(&id).await.unwrap().unwrap();
+    assert_eq!((n.status, n.delivered_at), (NotificationStatus::Delivered, Some(NOW + 5)));
+    // A replay, even one claiming failure, changes nothing.
+    assert_eq!(store.record_receipt("aliyun", "biz-1", false, "MK:0001", NOW + 9).await.unwrap(), ReceiptOutcome::AlreadyFinal);
+    assert_eq!(store.notification(&id).await.unwrap().unwrap(), n);
+    assert_eq!(store.record_receipt("aliyun", "nope", true, "", NOW).await.unwrap(), ReceiptOutcome::Unknown);
+    assert_eq!(store.record_receipt("tencent", "biz-1", true, "", NOW).await.unwrap(), ReceiptOutcome::Unknown, "ids are per provider");
+});
+
+both_backends!(failed_receipt_is_permanent, |store| {
+    let c = citizen(&store, "13800000203").await;
+    let id = store.enqueue_notification(&sms(&c, "ev-3")).await.unwrap().unwrap();
+    store.claim_sms("w1", 10, NOW, NOW + 30_000).await.unwrap();
+    store.mark_sent(&id, "w1", "tencent", "sid-3", NOW).await.unwrap();
+    assert_eq!(store.record_receipt("tencent", "sid-3", false, "MK:0001", NOW + 1).await.unwrap(), ReceiptOutcome::Applied);
+    let n = store.notification(&id).await.unwrap().unwrap();
+    assert_eq!((n.status, n.error.as_deref(), n.delivered_at), (NotificationStatus::PermanentFailure, Some("MK:0001"), None));
+});
+
+both_backends!(backoff_then_dead_letter, |store| {
+    let c = citizen(&store, "13800000204").await;
+    let id = store.enqueue_notification(&sms(&c, "ev-4")).await.unwrap().unwrap();
+    let mut now = NOW;
+    let mut delays = Vec::new();
+    for attempt in 1..=3 {
+        let jobs = store.claim_sms("w1", 10, now, now + 30_000).await.unwrap();
+        assert_eq!(jobs.len(), 1, "attempt {attempt} is due");
+        assert_eq!(jobs[0].attempts, attempt);
+        let status = store.mark_failed(&jobs[0], "w1", Failure::Retryable, "connection refused", POLICY, now).await.unwrap();
+        let n = store.notification(&id).await.unwrap().unwrap();
+        if attempt < 3 {
+            assert_eq!(status, Some(NotificationStatus::TemporaryFailure));
+            delays.push(n.next_attempt_at - now);
+            assert!(store.claim_sms("w1", 10, n.next_attempt_at - 1, now + 30_000).await.unwrap().is_empty(), "not before the back-off");
+            now = n.next_attempt_at;
+        } else {
+            assert_eq!(status, Some(NotificationStatus::TechnicalFailure), "dead-lettered after max attempts");
+            assert_eq!(n.error.as_deref(), Some("connection refused"));
+        }
+    }
+    assert_eq!(delays, vec![1_000, 2_000]);
+    assert!(store.claim_sms("w1", 10, now + 10_000_000, now + 20_000_000).await.unwrap().is_empty(), "dead letters are never claimed");
+    assert_eq!(POLICY.delay_ms(10), 5_000, "capped");
+});
+
+both_backends!(permanent_failure_and_lost_lease, |store| {
+    let c = citizen(&store, "13800000205").await;
+    let id = store.enqueue_notification(&sms(&c, "ev-5")).await.unwrap().unwrap();
+    let first = store.claim_sms("w1", 10, NOW, NOW + 1_000).await.unwrap();
+    // w1 stalls past its lease; w2 takes the job over.
+    let second = store.claim_sms("w2", 10, NOW + 2_000, NOW + 30_000).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].attempts, 2);
+    assert_eq!(store.mark_failed(&first[0], "w1", Failure::Permanent, "late", POLICY, NOW + 2_100).await.unwrap(), None, "stale lease");
+    assert_eq!(store.mark_failed(&second[0], "w2", Failure::Permanent, "isv.MOBILE_NUMBER_ILLEGAL", POLICY, NOW + 2_100).await.unwrap(), Some(NotificationStatus::PermanentFailure));
+    assert_eq!(store.notification(&id).await.unwrap().unwrap().status, NotificationStatus::PermanentFailure);
+    assert!(store.claim_sms("w3", 10, NOW + 99_000_000, NOW + 99_100_000).await.unwrap().is_empty());
+});
+
+both_backends!(racing_claimers_never_share_a_row, |store| {
+    let c = citizen(&store, "13800000206").await;
+    let mut ids = HashSet::new();
+    for i in 0..120 {
+        ids.insert(store.enqueue_notification(&sms(&c, &format!("race-{i}"))).await.unwrap().unwrap());
+    }
+    let mut tasks = Vec::new();
+    for w in 0..4 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let jobs = s.claim_sms(&format!("w{w}"), 7, NOW, NOW + 60_000).await.unwrap();
+                if jobs.is_empty() {
+                    break;
+                }
+                mine.extend(jobs.into_iter().map(|j| j.id));
+            }
+            mine
+        }));
+    }
+    let mut seen = HashSet::new();
+    let mut total = 0;
+    for t in tasks {
+        for id in t.await.unwrap() {
+            total += 1;
+            assert!(seen.insert(id), "a row was claimed twice");
+        }
+    }
+    assert_eq!(total, 120);
+    assert_eq!(seen, ids, "every job claimed exactly once");
+});
+
+both_backends!(notification_centre, |store| {
+    let a = citizen(&store, "13800000207").await;
+    let b = citizen(&store, "13800000208").await;
+    for (i, at) in [NOW, NOW + 10, NOW + 20].into_iter().enumerate() {
+        let n = NewNotification { channel: Channel::InApp, phone: None, now: at, not_before: at, ..sms(&a, &format!("c-{i}")) };
+        store.enqueue_notification(&n).await.unwrap().unwrap();
+    }
+    store.enqueue_notification(&sms(&a, "c-sms")).await.unwrap().unwrap();
+    let list = store.inapp_notifications(&a, 10).await.unwrap();
+    assert_eq!(list.iter().map(|n| n.dedupe_key.as_str()).collect::<Vec<_>>(), vec!["c-2", "c-1", "c-0"], "newest first, in-app only");
+    assert_eq!(store.unread_count(&a).await.unwrap(), 3);
+    assert!(!store.mark_read(&b, &list[0].id, NOW).await.unwrap(), "not b's");
+    assert!(store.mark_read(&a, &list[0].id, NOW + 30).await.unwrap());
+    assert!(store.mark_read(&a, &list[0].id, NOW + 40).await.unwrap());
+    assert_eq!(store.notification(&list[0].id).await.unwrap().unwrap().read_at, Some(NOW + 30), "first read time kept");
+    assert_eq!(store.unread_count(&a).await.unwrap(), 2);
+    assert_eq!(store.unread_count(&b).await.unwrap(), 0);
+    let since = store.inapp_since(&a, NOW + 10, 10).await.unwrap();
+    assert_eq!(since.iter().map(|n| n.dedupe_key.as_str()).collect::<Vec<_>>(), vec!["c-1", "c-2"], "oldest first from the cursor");
+    assert!(store.inapp_since(&b, 0, 10).await.unwrap().is_empty());
+});
