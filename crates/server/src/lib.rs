@@ -15,6 +15,7 @@ pub mod notify;
 pub mod ops;
 pub mod point_admin;
 pub mod pages;
+pub mod payments;
 pub mod registry;
 pub mod sms;
 pub mod telemetry;
