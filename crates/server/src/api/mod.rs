@@ -5,6 +5,7 @@
 mod accounts;
 pub mod appointments;
 mod notifications;
+mod payments;
 mod point_admin;
 mod reference;
 mod staff;
@@ -31,6 +32,7 @@ use crate::error::AppError;
         (name = "reference", description = "Reference data and validation"),
         (name = "appointments", description = "Acceptance points, live load, slots and appointments"),
         (name = "counter", description = "Counter operations: status, check-in, queue"),
+        (name = "payments", description = "Fee payment orders, receipts and finance totals"),
         (name = "admin", description = "Administration: acceptance points, capacity, per-day exceptions"),
     )
 )]
@@ -69,6 +71,7 @@ pub fn router(state: AppState) -> (axum::Router<AppState>, utoipa::openapi::Open
         .merge(reference::router())
         .merge(appointments::router())
         .merge(point_admin::router())
+        .merge(payments::router())
         .merge(notifications::router())
         .split_for_parts()
 }

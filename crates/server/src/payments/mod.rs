@@ -4,3 +4,4 @@
 //! `providers/`, the demo/test sandboxes in `sandbox/`.
 
 pub mod provider;
+pub mod service;

@@ -1,0 +1,194 @@
+//! HTTP-level tests of payment orders, counter cash and shifts, finance totals, refunds and notification
+//! application (exactly once, checked against the order), on SQLite and PostgreSQL.
+
+mod support;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shenfen_server::payments::provider::{NoticeOutcome, VerifiedNotice};
+use shenfen_server::payments::service::{self, NoticeResult};
+use support::http;
+
+async fn code_of(r: reqwest::Response) -> (StatusCode, String) {
+    let s = r.status();
+    let v: Value = r.json().await.unwrap_or(Value::Null);
+    (s, v["error"]["code"].as_str().unwrap_or("").to_string())
+}
+
+fn notice(order_no: &str, event_id: &str, amount_fen: i64) -> VerifiedNotice {
+    VerifiedNotice {
+        event_id: event_id.into(),
+        order_no: order_no.into(),
+        provider_trade_no: Some("2026112622001400001".into()),
+        amount_fen,
+        merchant_id: "merchant-1".into(),
+        outcome: NoticeOutcome::Paid { at: time::OffsetDateTime::now_utc() },
+    }
+}
+
+on_both!(orders_are_idempotent_and_validated, |app| {
+    let c = http();
+    let token = app.citizen_token(&c, "13800000501").await;
+    let create = |key: Option<&str>, body: Value| {
+        let mut r = c.post(app.url("/api/v1/payments")).bearer_auth(token.clone()).json(&body);
+        if let Some(k) = key {
+            r = r.header("Idempotency-Key", k);
+        }
+        r.send()
+    };
+    let body = json!({ "reference": "application:A1", "item": "renewal" });
+    let r = create(Some("key-1"), body.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let first: Value = r.json().await.unwrap();
+    assert_eq!((first["amount_fen"].as_i64(), first["status"].as_str()), (Some(2000), Some("created")));
+    // Same key, same body: the first answer again.
+    let r = create(Some("key-1"), body.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["order_no"], first["order_no"]);
+    // Same key, another body: 409, nothing new.
+    let (s, code) = code_of(create(Some("key-1"), json!({ "reference": "application:A1", "item": "replacement_lost" })).await.unwrap()).await;
+    assert_eq!((s, code.as_str()), (StatusCode::CONFLICT, "idempotency_key_reused"));
+    // Bad input.
+    for (key, body, status, code) in [
+        (None, json!({ "reference": "application:A1", "item": "haircut" }), StatusCode::UNPROCESSABLE_ENTITY, "item_invalid"),
+        (None, json!({ "reference": "", "item": "renewal" }), StatusCode::UNPROCESSABLE_ENTITY, "reference_invalid"),
+        (None, json!({ "reference": "a b;drop", "item": "renewal" }), StatusCode::UNPROCESSABLE_ENTITY, "reference_invalid"),
+        (None, json!({ "reference": "application:A1", "item": "renewal", "amount_fen": 1 }), StatusCode::BAD_REQUEST, "invalid_json"),
+        (Some(""), json!({ "reference": "application:A1", "item": "renewal" }), StatusCode::BAD_REQUEST, "idempotency_key_invalid"),
+    ] {
+        let (s, got) = code_of(create(key, body.clone()).await.unwrap()).await;
+        assert_eq!((s, got.as_str()), (status, code), "{body}");
+    }
+    let mine: Vec<Value> = c.get(app.url("/api/v1/payments")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(mine.len(), 1);
+
+    // Someone else's order is not found; cancelling is final.
+    let other = app.citizen_token(&c, "13800000502").await;
+    let no = first["order_no"].as_str().unwrap();
+    let r = c.get(app.url(&format!("/api/v1/payments/{no}"))).bearer_auth(&other).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = c.post(app.url(&format!("/api/v1/payments/{no}/cancel"))).bearer_auth(&other).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = c.post(app.url(&format!("/api/v1/payments/{no}/cancel"))).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "cancelled");
+    let (s, code) = code_of(c.post(app.url(&format!("/api/v1/payments/{no}/cancel"))).bearer_auth(&token).send().await.unwrap()).await;
+    assert_eq!((s, code.as_str()), (StatusCode::CONFLICT, "payment_final"));
+});
+
+on_both!(counter_cash_shift_and_finance_totals, |app| {
+    let c = http();
+    let counter = app.staff_token(&c, "counter").await;
+    let admin = app.staff_token(&c, "admin").await;
+    let point = app.state.store.staff_by_username("counter").await.unwrap().unwrap().scope.code;
+    let r = c.post(app.url("/api/v1/counter/payments")).bearer_auth(&counter).json(&json!({ "reference": "counter:walk-in-1", "item": "replacement_lost" })).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let no = r.json::<Value>().await.unwrap()["order_no"].as_str().unwrap().to_string();
+    let cash = |body: Value| c.post(app.url(&format!("/api/v1/counter/payments/{no}/cash"))).bearer_auth(counter.clone()).json(&body).send();
+    for (body, status, code) in [
+        (json!({ "point": point, "received_fen": "50.00" }), StatusCode::BAD_REQUEST, "invalid_json"),
+        (json!({ "point": point, "received_fen": 3999 }), StatusCode::UNPROCESSABLE_ENTITY, "cash_insufficient"),
+        (json!({ "point": point, "received_fen": -5000 }), StatusCode::UNPROCESSABLE_ENTITY, "cash_insufficient"),
+        (json!({ "point": "nope", "received_fen": 5000 }), StatusCode::NOT_FOUND, "point_not_found"),
+    ] {
+        let (s, got) = code_of(cash(body.clone()).await.unwrap()).await;
+        assert_eq!((s, got.as_str()), (status, code), "{body}");
+    }
+    let r = cash(json!({ "point": point, "received_fen": 5000 })).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let receipt: Value = r.json().await.unwrap();
+    assert_eq!((receipt["change_fen"].as_i64(), receipt["order"]["status"].as_str(), receipt["order"]["channel"].as_str()), (Some(1000), Some("success"), Some("cash")));
+    // Paying twice takes no second cash.
+    let (s, code) = code_of(cash(json!({ "point": point, "received_fen": 5000 })).await.unwrap()).await;
+    assert_eq!((s, code.as_str()), (StatusCode::CONFLICT, "payment_final"));
+
+    // Finance: administrators only.
+    let r = c.get(app.url("/api/v1/finance/totals")).bearer_auth(&counter).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let t: Value = c.get(app.url("/api/v1/finance/totals")).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+    assert_eq!(t["total_fen"], 4000);
+    assert_eq!(t["channels"][0]["channel"], "cash");
+    assert_eq!(t["smart_share_permille"], 0);
+    let (s, code) = code_of(c.get(app.url("/api/v1/finance/totals?day=yesterday")).bearer_auth(&admin).send().await.unwrap()).await;
+    assert_eq!((s, code.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "day_invalid"));
+
+    // Closing the shift compares the drawer with the recorded cash.
+    let shift: Value = c.post(app.url("/api/v1/counter/shift/close")).bearer_auth(&counter).json(&json!({ "counted_fen": 3900 })).send().await.unwrap().json().await.unwrap();
+    assert_eq!((shift["expected_fen"].as_i64(), shift["difference_fen"].as_i64()), (Some(4000), Some(-100)));
+    let (s, code) = code_of(c.post(app.url("/api/v1/counter/shift/close")).bearer_auth(&counter).json(&json!({ "counted_fen": 0 })).send().await.unwrap()).await;
+    assert_eq!((s, code.as_str()), (StatusCode::CONFLICT, "no_open_shift"));
+    let audit = app.state.store.audit_entries(0, 1000).await.unwrap();
+    assert!(audit.iter().any(|e| e.record.action == "payment.cash") && audit.iter().any(|e| e.record.action == "payment.shift_close"));
+});
+
+on_both!(notices_apply_once_and_only_when_they_match, |app| {
+    let c = http();
+    let token = app.citizen_token(&c, "13800000503").await;
+    let r = c.post(app.url("/api/v1/payments")).bearer_auth(&token).json(&json!({ "reference": "application:N1", "item": "renewal" })).send().await.unwrap();
+    let no = r.json::<Value>().await.unwrap()["order_no"].as_str().unwrap().to_string();
+
+    // Unknown order, other merchant, other amount: refused, nothing changes.
+    assert_eq!(service::apply_notice(&app.state, "alipay", "merchant-1", &notice("SFNOSUCHORDER", "n0", 2000)).await.unwrap(), NoticeResult::Rejected("unknown_order"));
+    assert_eq!(service::apply_notice(&app.state, "alipay", "merchant-2", &notice(&no, "n1", 2000)).await.unwrap(), NoticeResult::Rejected("wrong_merchant"));
+    assert_eq!(service::apply_notice(&app.state, "alipay", "merchant-1", &notice(&no, "n2", 1)).await.unwrap(), NoticeResult::Rejected("wrong_amount"));
+    let o: Value = c.get(app.url(&format!("/api/v1/payments/{no}"))).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(o["status"], "created");
+
+    // The genuine notice, replayed 1,000 times (100 at once): one state change, one audit entry.
+    let mut results = Vec::new();
+    for _ in 0..10 {
+        let mut batch = Vec::new();
+        for _ in 0..100 {
+            let (state, n) = (app.state.clone(), notice(&no, "n3", 2000));
+            batch.push(tokio::spawn(async move { service::apply_notice(&state, "alipay", "merchant-1", &n).await.unwrap() }));
+        }
+        for t in batch {
+            results.push(t.await.unwrap());
+        }
+    }
+    assert_eq!(results.iter().filter(|r| **r == NoticeResult::Applied).count(), 1);
+    assert_eq!(results.iter().filter(|r| **r == NoticeResult::Duplicate).count(), 999);
+    let o: Value = c.get(app.url(&format!("/api/v1/payments/{no}"))).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(o["status"], "success");
+    let audit = app.state.store.audit_entries(0, 5000).await.unwrap();
+    assert_eq!(audit.iter().filter(|e| e.record.action == "payment.success" && e.record.target == format!("payment:{no}")).count(), 1);
+    // A paid order cannot be cancelled.
+    let (s, code) = code_of(c.post(app.url(&format!("/api/v1/payments/{no}/cancel"))).bearer_auth(&token).send().await.unwrap()).await;
+    assert_eq!((s, code.as_str()), (StatusCode::CONFLICT, "payment_final"));
+
+    // Refunds: never above what was paid, also when two race.
+    let order = app.state.store.order_by_no(&no).await.unwrap().unwrap();
+    let actor = shenfen_server::app::Actor { kind: shenfen_store::ActorKind::System, id: "test".into(), ip: "-".into() };
+    let (a, b) = tokio::join!(service::start_refund(&app.state, &order, 2000, "rejected", &actor), service::start_refund(&app.state, &order, 2000, "rejected", &actor));
+    assert_eq!([a.is_ok(), b.is_ok()].iter().filter(|x| **x).count(), 1, "one full refund");
+    let order = app.state.store.order_by_no(&no).await.unwrap().unwrap();
+    assert_eq!(order.refunded_fen, 2000);
+    let e = service::start_refund(&app.state, &order, 1, "again", &actor).await.unwrap_err();
+    assert_eq!(e.code, "refund_exceeds_paid");
+});
+
+on_both!(pay_and_cancel_race_leaves_one_outcome, |app| {
+    let c = http();
+    let token = app.citizen_token(&c, "13800000504").await;
+    for i in 0..10 {
+        let r = c.post(app.url("/api/v1/payments")).bearer_auth(&token).json(&json!({ "reference": format!("application:R{i}"), "item": "renewal" })).send().await.unwrap();
+        let no = r.json::<Value>().await.unwrap()["order_no"].as_str().unwrap().to_string();
+        let cancel = c.post(app.url(&format!("/api/v1/payments/{no}/cancel"))).bearer_auth(&token).send();
+        let n = notice(&no, &format!("e{i}"), 2000);
+        let pay = service::apply_notice(&app.state, "wechat", "merchant-1", &n);
+        let (cancelled, paid) = tokio::join!(cancel, pay);
+        let cancelled = cancelled.unwrap().status() == StatusCode::OK;
+        let paid = paid.unwrap() == NoticeResult::Applied;
+        let o = app.state.store.order_by_no(&no).await.unwrap().unwrap();
+        assert!(paid, "the notice is always recorded");
+        match o.status {
+            shenfen_store::PaymentStatus::Success => assert!(!cancelled),
+            shenfen_store::PaymentStatus::Cancelled => {
+                assert!(cancelled);
+                // The money arrived after the cancellation: recorded for a refund.
+                let audit = app.state.store.audit_entries(0, 5000).await.unwrap();
+                assert!(audit.iter().any(|e| e.record.action == "payment.late_success" && e.record.target == format!("payment:{no}")));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+});
