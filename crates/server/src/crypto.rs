@@ -116,9 +116,17 @@ impl Keys {
         self.mac(&self.cookie, &[b"csrf", cookie_value.as_bytes()])
     }
 
+    /// The token in a receipt's public verification link: proves we issued the receipt for this order number.
+    pub fn receipt_token(&self, order_no: &str) -> String {
+        self.mac(&self.cookie, &[b"receipt", order_no.as_bytes()])[..24].to_string()
+    }
+
+    pub fn receipt_token_ok(&self, order_no: &str, token: &str) -> bool {
+        ct_eq(self.receipt_token(order_no).as_bytes(), token.as_bytes())
+    }
+
     pub fn csrf_ok(&self, cookie_value: &str, form_token: &str) -> bool {
-        let expected = self.csrf_token(cookie_value);
-        expected.len() == form_token.len() && expected.bytes().zip(form_token.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0
+        ct_eq(self.csrf_token(cookie_value).as_bytes(), form_token.as_bytes())
     }
 
     fn mac(&self, key: &[u8; 32], parts: &[&[u8]]) -> String {
@@ -132,6 +140,11 @@ impl Keys {
 }
 
 /// A random 256-bit bearer/session token; only its SHA-256 is stored.
+/// Constant-time comparison of two tokens (the length is not secret).
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 pub fn new_token() -> String {
     let mut b = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut b);

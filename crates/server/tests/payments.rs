@@ -192,3 +192,28 @@ on_both!(pay_and_cancel_race_leaves_one_outcome, |app| {
         }
     }
 });
+
+on_both!(receipts_verify_online_and_as_pdf, |app| {
+    let c = http();
+    let counter = app.staff_token(&c, "counter").await;
+    let point = app.state.store.staff_by_username("counter").await.unwrap().unwrap().scope.code;
+    let r = c.post(app.url("/api/v1/counter/payments")).bearer_auth(&counter).json(&json!({ "reference": "counter:receipt-1", "item": "renewal" })).send().await.unwrap();
+    let no = r.json::<Value>().await.unwrap()["order_no"].as_str().unwrap().to_string();
+    let token = app.state.keys.receipt_token(&no);
+    // Unpaid: no receipt yet.
+    let r = c.get(app.url(&format!("/receipts/{no}/{token}"))).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    c.post(app.url(&format!("/api/v1/counter/payments/{no}/cash"))).bearer_auth(&counter).json(&json!({ "point": point, "received_fen": 2000 })).send().await.unwrap();
+
+    let html = c.get(app.url(&format!("/receipts/{no}/{token}"))).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("id=\"receipt-valid\"") && html.contains(&no) && html.contains("¥20.00") && html.contains("现金"), "{html}");
+    let pdf = c.get(app.url(&format!("/receipts/{no}/{token}/pdf"))).send().await.unwrap();
+    assert_eq!(pdf.headers()["content-type"], "application/pdf");
+    let bytes = pdf.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"%PDF-1.4") && bytes.ends_with(b"%%EOF\n"));
+    // A forged or altered token, or another order number with this token: not a receipt.
+    for path in [format!("/receipts/{no}/{}", "0".repeat(24)), format!("/receipts/{no}/{}", &token[..10]), format!("/receipts/SFOTHER/{token}"), format!("/receipts/{no}/{}/pdf", "f".repeat(24))] {
+        let r = c.get(app.url(&path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+});

@@ -20,7 +20,7 @@ use shenfen_domain::navigation::TravelMode;
 use shenfen_store::{AcceptancePoint, Appointment, AppointmentStatus, Citizen, Role, ScopeKind, Staff, TicketStatus, Verification};
 use time::{Date, Weekday};
 
-use super::{FieldError, PageCtx, render, render_status, urlencode};
+use super::{FieldError, PageCtx, qr_svg, render, render_status, urlencode};
 use crate::api::appointments::{NearQuery, PointSummary, SlotView, board, origin, points_near, slot_view};
 use crate::app::AppState;
 use crate::appointments::{self as appts, TicketView};
@@ -774,19 +774,6 @@ fn not_found_appointment() -> AppError {
 }
 
 /// The code as an inline SVG QR code (dark on white, with its quiet zone), labelled for screen readers.
-fn qr_svg(code: &str, label: &str) -> String {
-    match qrcode::QrCode::new(code.as_bytes()) {
-        Ok(qr) => {
-            let svg = qr.render::<qrcode::render::svg::Color>().min_dimensions(200, 200).dark_color(qrcode::render::svg::Color("#000")).light_color(qrcode::render::svg::Color("#fff")).build();
-            let svg = svg.find("<svg").map(|i| &svg[i..]).unwrap_or(&svg);
-            // `label` is catalogue text plus an alphanumeric code: nothing to escape, but be safe anyway.
-            let label: String = label.chars().filter(|c| !matches!(c, '<' | '>' | '"' | '&')).collect();
-            svg.replacen("<svg ", &format!("<svg class=\"qr\" role=\"img\" aria-label=\"{label}\" "), 1)
-        }
-        Err(_) => String::new(),
-    }
-}
-
 async fn load_own(state: &AppState, citizen: &Citizen, id: &str) -> Result<Appointment, AppError> {
     if id.len() > 64 {
         return Err(not_found_appointment());

@@ -3,6 +3,7 @@
 
 mod account;
 mod appointments;
+mod payments;
 mod point_admin;
 mod staff;
 
@@ -112,6 +113,20 @@ impl FieldError {
     }
 }
 
+/// A QR code as inline SVG with an accessible label (appointment codes, receipt verification links).
+pub fn qr_svg(code: &str, label: &str) -> String {
+    match qrcode::QrCode::new(code.as_bytes()) {
+        Ok(qr) => {
+            let svg = qr.render::<qrcode::render::svg::Color>().min_dimensions(200, 200).dark_color(qrcode::render::svg::Color("#000")).light_color(qrcode::render::svg::Color("#fff")).build();
+            let svg = svg.find("<svg").map(|i| &svg[i..]).unwrap_or(&svg);
+            // `label` is catalogue text plus an alphanumeric code: nothing to escape, but be safe anyway.
+            let label: String = label.chars().filter(|c| !matches!(c, '<' | '>' | '"' | '&')).collect();
+            svg.replacen("<svg ", &format!("<svg class=\"qr\" role=\"img\" aria-label=\"{label}\" "), 1)
+        }
+        Err(_) => String::new(),
+    }
+}
+
 pub fn render<T: Template>(t: &T) -> Response {
     render_status(StatusCode::OK, t)
 }
@@ -137,6 +152,7 @@ pub fn router(_state: AppState) -> Router<AppState> {
         .merge(staff::router())
         .merge(appointments::router())
         .merge(point_admin::router())
+        .merge(payments::router())
 }
 
 #[derive(Template)]

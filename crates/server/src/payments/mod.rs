@@ -4,4 +4,5 @@
 //! `providers/`, the demo/test sandboxes in `sandbox/`.
 
 pub mod provider;
+pub mod receipt;
 pub mod service;
