@@ -3,6 +3,7 @@
 //! Provider wire protocols live in `shenfen_gateways`; the adapters behind [`provider::PaymentProvider`] in
 //! `providers/`, the demo/test sandboxes in `sandbox/`.
 
+pub mod flow;
 pub mod provider;
 pub mod receipt;
 pub mod service;
