@@ -4,3 +4,5 @@
 //! `providers/`, the demo/test sandboxes in `sandbox/`.
 
 pub mod provider;
+pub mod providers;
+pub mod sandbox;
