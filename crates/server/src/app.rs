@@ -132,6 +132,10 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::notify::callbacks::router());
     if state.config.demo {
         routes = routes.merge(crate::notify::sandbox::router(crate::notify::sandbox::SandboxState::new(&state.config, state.store.clone())));
+        match crate::payments::sandbox::PaymentSandboxes::from_config(&state.config, &state.config.public_url) {
+            Ok(sandboxes) => routes = routes.merge(crate::payments::sandbox::router(sandboxes)),
+            Err(e) => tracing::error!(error = %e, "payment sandboxes not mounted"),
+        }
     }
     routes
         .merge(crate::ops::router(openapi))

@@ -41,6 +41,8 @@ pub struct Config {
     pub map: MapConfig,
     /// Notifications: SMS provider, queue, quiet hours, receipt callbacks, sandboxes.
     pub notify: NotifyConfig,
+    /// Payment providers: gateway URLs, merchant ids, keys. Demo mode defaults to the instance's own sandboxes.
+    pub payments: PaymentsConfig,
 }
 
 /// Which SMS provider the notification worker sends through.
@@ -305,6 +307,7 @@ impl Default for Config {
             appointments: Default::default(),
             map: MapConfig::default(),
             notify: NotifyConfig::default(),
+            payments: PaymentsConfig::default(),
         }
     }
 }
@@ -344,6 +347,7 @@ impl Config {
         let config: Config = fig.extract().context("invalid configuration")?;
         config.map.check()?;
         config.notify.check(config.demo)?;
+        config.payments.check(config.demo)?;
         Ok(config)
     }
 
@@ -356,5 +360,64 @@ impl Config {
 
     pub fn is_postgres(&self) -> bool {
         self.database_url().starts_with("postgres")
+    }
+}
+
+/// `[payments]`: one section per provider. Every key may be given inline (`*_pem`) or as a file path
+/// (`*_path`); in demo mode unset keys are the public test keys in `crates/server/demo-keys/` and unset URLs mean
+/// this instance's own sandbox (`/sandbox/alipay`, `/sandbox/wechat`, `/sandbox/unionpay`). Outside demo mode a
+/// missing URL or key stops the server at start-up.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PaymentsConfig {
+    pub alipay: AlipayPayConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlipayPayConfig {
+    /// `https://openapi.alipay.com/gateway.do` in production.
+    pub gateway_url: Option<String>,
+    pub app_id: String,
+    /// Seller id (PID) expected in notifications; empty = not checked here.
+    pub seller_id: String,
+    /// Our application private key (PKCS#8 or PKCS#1 PEM).
+    pub private_key_pem: Option<String>,
+    pub private_key_path: Option<PathBuf>,
+    /// Alipay's public key (SPKI PEM), for notifications and responses.
+    pub alipay_public_key_pem: Option<String>,
+    pub alipay_public_key_path: Option<PathBuf>,
+}
+
+impl Default for AlipayPayConfig {
+    fn default() -> Self {
+        AlipayPayConfig {
+            gateway_url: None,
+            app_id: "2021000000000001".into(),
+            seller_id: String::new(),
+            private_key_pem: None,
+            private_key_path: None,
+            alipay_public_key_pem: None,
+            alipay_public_key_path: None,
+        }
+    }
+}
+
+impl PaymentsConfig {
+    fn check(&self, demo: bool) -> anyhow::Result<()> {
+        if demo {
+            return Ok(());
+        }
+        let a = &self.alipay;
+        if a.gateway_url.as_deref().is_none_or(str::is_empty) {
+            bail!("payments.alipay.gateway_url is required outside demo mode");
+        }
+        if a.private_key_pem.is_none() && a.private_key_path.is_none() {
+            bail!("payments.alipay: private_key_pem or private_key_path is required outside demo mode");
+        }
+        if a.alipay_public_key_pem.is_none() && a.alipay_public_key_path.is_none() {
+            bail!("payments.alipay: alipay_public_key_pem or alipay_public_key_path is required outside demo mode");
+        }
+        Ok(())
     }
 }

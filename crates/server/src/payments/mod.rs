@@ -5,5 +5,7 @@
 
 pub mod flow;
 pub mod provider;
+pub mod providers;
 pub mod receipt;
+pub mod sandbox;
 pub mod service;
