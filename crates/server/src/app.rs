@@ -73,6 +73,9 @@ pub struct Inner {
     pub clock: Clock,
     /// Today's point loads, reused for up to a second (see `appointments::LoadCache`).
     pub live_loads: crate::appointments::LoadCache,
+    /// Payment provider adapters (`None` only if the configuration could not build them; start-up refuses that
+    /// outside tests, see `build_state`).
+    pub payment_providers: Option<crate::payments::providers::Providers>,
 }
 
 impl std::ops::Deref for AppState {
@@ -129,7 +132,8 @@ pub fn router(state: AppState) -> Router {
     let mut routes = Router::new()
         .merge(crate::pages::router(state.clone()))
         .merge(api)
-        .merge(crate::notify::callbacks::router());
+        .merge(crate::notify::callbacks::router())
+        .merge(crate::payments::callback_router());
     if state.config.demo {
         routes = routes.merge(crate::notify::sandbox::router(crate::notify::sandbox::SandboxState::new(&state.config, state.store.clone())));
         match crate::payments::sandbox::PaymentSandboxes::from_config(&state.config, &state.config.public_url) {
@@ -360,6 +364,17 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
         }
     });
     // Every instance runs a notification worker; leases keep them from sending the same message twice.
+    let payments = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = crate::payments::housekeeping(&payments).await {
+                tracing::warn!(error = %e.message_en, "payment housekeeping failed; will retry");
+            }
+        }
+    });
     crate::notify::spawn_worker(state.clone());
     tracing::info!(addr = %listener.local_addr()?, "Shenfen listening");
     let app = router(state);

@@ -28,6 +28,8 @@ use config::Config;
 /// Connects and migrates the database, loads keys, wires the providers, and seeds demo data when in demo mode.
 pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
     let keys = crypto::Keys::load(&config)?;
+    // Fail at start-up, with the adapter's message, when payment keys or URLs are missing or wrong.
+    payments::providers::from_config(&config, &config.public_url)?;
     if !config.is_postgres() {
         std::fs::create_dir_all(&config.data_dir)?;
     }
@@ -59,10 +61,13 @@ pub fn assemble(config: Config, store: shenfen_store::DynStore, keys: crypto::Ke
         registry: Arc::new(registry::DemoRegistry::new()),
         verifier: Arc::new(registry::DemoVerifier),
         metrics: app::install_metrics(),
-        config,
         store,
         keys,
         clock,
         live_loads: Default::default(),
+        payment_providers: payments::providers::from_config(&config, &config.public_url)
+            .map_err(|e| tracing::error!(error = %e, "payment providers not available"))
+            .ok(),
+        config,
     }))
 }

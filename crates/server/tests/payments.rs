@@ -217,3 +217,92 @@ on_both!(receipts_verify_online_and_as_pdf, |app| {
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
     }
 });
+
+/// The whole online route on a demo instance: the citizen pays through the Alipay sandbox's cashier, the sandbox's
+/// signed notification marks the order paid (twice delivered, applied once), a lost notification is recovered by
+/// the reconciliation query, a forged notification changes nothing, and the counter QR works the same way.
+async fn pay_in_sandbox(app: &support::TestApp, c: &reqwest::Client, token: &str, reference: &str, behaviour: &str) -> String {
+    let r = c.post(app.url("/api/v1/payments")).bearer_auth(token).json(&json!({ "reference": reference, "item": "renewal" })).send().await.unwrap();
+    let no = r.json::<Value>().await.unwrap()["order_no"].as_str().unwrap().to_string();
+    let start: Value = c.post(app.url(&format!("/api/v1/payments/{no}/start"))).bearer_auth(token).json(&json!({ "channel": "alipay" })).send().await.unwrap().json().await.unwrap();
+    assert_eq!(start["kind"], "redirect", "{start}");
+    // The signed wap.pay request goes to the sandbox gateway, which sends the browser on to its cashier.
+    let r = c.get(start["url"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let cashier = r.headers()["location"].to_str().unwrap().to_string();
+    let cashier = if cashier.starts_with("http") { cashier } else { app.url(&cashier) };
+    let r = c.post(&cashier).form(&[("decision", "approve"), ("behaviour", behaviour)]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    no
+}
+
+async fn wait_status(app: &support::TestApp, no: &str, want: &str) -> bool {
+    for _ in 0..100 {
+        if app.state.store.order_by_no(no).await.unwrap().unwrap().status.as_str() == want {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
+
+on_both!(online_payment_through_the_alipay_sandbox, |app| {
+    let c = http();
+    let token = app.citizen_token(&c, "13800000505").await;
+    let no = pay_in_sandbox(&app, &c, &token, "application:S1", "twice").await;
+    assert!(wait_status(&app, &no, "success").await, "the notification marked the order paid");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let audit = app.state.store.audit_entries(0, 5000).await.unwrap();
+    assert_eq!(audit.iter().filter(|e| e.record.action == "payment.success" && e.record.target == format!("payment:{no}")).count(), 1, "delivered twice, applied once");
+    let o: Value = c.get(app.url(&format!("/api/v1/payments/{no}"))).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert_eq!((o["status"].as_str(), o["channel"].as_str()), (Some("success"), Some("alipay")));
+    // Paying again is refused.
+    let r = c.post(app.url(&format!("/api/v1/payments/{no}/start"))).bearer_auth(&token).json(&json!({ "channel": "alipay" })).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let (s, code) = code_of(c.post(app.url(&format!("/api/v1/payments/{no}/start"))).bearer_auth(&token).json(&json!({ "channel": "cash" })).send().await.unwrap()).await;
+    assert_eq!((s, code.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "channel_unavailable"));
+
+    // A forged notification (tampered amount, signature no longer matches) is refused and changes nothing.
+    let forged = format!("notify_id=forged1&out_trade_no={no}&total_amount=0.01&trade_status=TRADE_SUCCESS&app_id=2021000000000001&sign_type=RSA2&sign=AAAA");
+    let r = c.post(app.url("/callbacks/payments/alipay")).header("content-type", "application/x-www-form-urlencoded").body(forged).send().await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "failure");
+    let r = c.post(app.url("/callbacks/payments/nosuch")).body("x").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // A lost notification: the order stays submitted until the reconciliation job asks Alipay.
+    let lost = pay_in_sandbox(&app, &c, &token, "application:S2", "lost").await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(app.state.store.order_by_no(&lost).await.unwrap().unwrap().status.as_str(), "submitted");
+    let alipay = app.state.payment_providers.as_ref().unwrap().alipay.clone();
+    let r = shenfen_server::payments::flow::reconcile(&app.state, alipay.as_ref(), -1).await.unwrap();
+    assert_eq!(r.paid, 1);
+    assert_eq!(app.state.store.order_by_no(&lost).await.unwrap().unwrap().status.as_str(), "success");
+
+    // A full refund (e.g. the application was rejected) is carried out by the refund job.
+    let order = app.state.store.order_by_no(&lost).await.unwrap().unwrap();
+    let actor = shenfen_server::app::Actor { kind: shenfen_store::ActorKind::System, id: "test".into(), ip: "-".into() };
+    service::start_refund(&app.state, &order, 2000, "申请被驳回", &actor).await.unwrap();
+    assert_eq!(shenfen_server::payments::flow::process_refunds(&app.state, alipay.as_ref()).await.unwrap(), 1);
+    assert_eq!(app.state.store.refunds_of(&order.id).await.unwrap()[0].status, shenfen_store::RefundStatus::Success);
+});
+
+on_both!(counter_qr_payment_through_the_sandbox, |app| {
+    let c = http();
+    let counter = app.staff_token(&c, "counter").await;
+    let point = app.state.store.staff_by_username("counter").await.unwrap().unwrap().scope.code;
+    let r = c.post(app.url("/api/v1/counter/payments")).bearer_auth(&counter).json(&json!({ "reference": "counter:qr-1", "item": "temporary_card" })).send().await.unwrap();
+    let no = r.json::<Value>().await.unwrap()["order_no"].as_str().unwrap().to_string();
+    let (s, code) = code_of(c.post(app.url(&format!("/api/v1/counter/payments/{no}/qr"))).bearer_auth(&counter).json(&json!({ "channel": "alipay", "point": point })).send().await.unwrap()).await;
+    assert_eq!((s, code.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "channel_invalid"));
+    let qr: Value = c.post(app.url(&format!("/api/v1/counter/payments/{no}/qr"))).bearer_auth(&counter).json(&json!({ "channel": "alipay_qr", "point": point })).send().await.unwrap().json().await.unwrap();
+    assert_eq!(qr["kind"], "qr", "{qr}");
+    // The applicant scans the QR (the sandbox's cashier) and pays.
+    let scanned = qr["qr"].as_str().unwrap().to_string();
+    let trade_no = scanned.rsplit('/').next().unwrap();
+    let cashier = scanned.replace(&format!("/qr/{trade_no}"), &format!("/cashier/{trade_no}"));
+    let r = c.post(&cashier).form(&[("decision", "approve"), ("behaviour", "normal")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(wait_status(&app, &no, "success").await);
+    let o = app.state.store.order_by_no(&no).await.unwrap().unwrap();
+    assert_eq!((o.channel.as_deref(), o.amount_fen), (Some("alipay_qr"), 1000));
+});

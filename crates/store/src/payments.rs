@@ -113,6 +113,9 @@ pub trait PaymentStore: Send + Sync {
     async fn first_notification(&self, provider: &str, provider_event_id: &str, order_no: &str, outcome: &str, now: Millis) -> Result<bool>;
     /// Unfinished orders last changed before `before` (for the reconciliation job), oldest first.
     async fn unfinished_orders(&self, before: Millis, limit: i64) -> Result<Vec<PaymentOrder>>;
+    /// Expires every `created`/`started` order whose deadline passed (one statement; a `submitted` one is left to
+    /// reconciliation, since the payer may be paying right now). Returns the orders expired.
+    async fn expire_unpaid(&self, now: Millis) -> Result<Vec<PaymentOrder>>;
     /// Starts a refund: raises the order's refunded amount only while it stays within what was paid and the order
     /// is paid (`Conflict("refund_exceeds_paid")` otherwise), and records the pending refund, in one transaction.
     async fn start_refund(&self, order_id: &str, refund_no: &str, amount_fen: i64, reason: &str, now: Millis) -> Result<Refund>;
@@ -316,6 +319,16 @@ macro_rules! sql_payments {
                 .bind(before)
                 .bind(limit)
                 .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(Self::order_row).collect()
+            }
+
+            async fn expire_unpaid(&self, now: Millis) -> Result<Vec<PaymentOrder>> {
+                let rows = sqlx::query(&format!(
+                    "UPDATE payment_orders SET status = 'expired', updated_at = $1 WHERE status IN ('created', 'started') AND expires_at <= $1 RETURNING {ORDER_COLS}"
+                ))
+                .bind(now)
+                .fetch_all(&self.write)
                 .await?;
                 rows.iter().map(Self::order_row).collect()
             }

@@ -197,3 +197,17 @@ shenfen_store::both_backends!(channel_totals_and_cash_shifts, |store| {
     assert!(store.open_shift_of(staff).await.unwrap().is_none());
     store.open_shift("point-1", staff, NOW + 70).await.unwrap();
 });
+
+shenfen_store::both_backends!(unpaid_orders_expire_at_their_deadline, |store| {
+    let due = order(None, 2000);
+    let later = PaymentOrder { expires_at: NOW + 10 * 3_600_000 * 48, ..order(None, 2000) };
+    let submitted = order(None, 2000);
+    for o in [&due, &later, &submitted] {
+        store.create_order(o, None).await.unwrap();
+    }
+    store.change_status(&submitted.order_no, &[PaymentStatus::Created], PaymentStatus::Submitted, &OrderUpdate::default(), NOW).await.unwrap().unwrap();
+    let expired = store.expire_unpaid(NOW + 48 * 3_600_000).await.unwrap();
+    assert_eq!(expired.iter().map(|o| o.order_no.clone()).collect::<Vec<_>>(), vec![due.order_no.clone()]);
+    assert!(store.expire_unpaid(NOW + 48 * 3_600_000).await.unwrap().is_empty(), "once");
+    assert_eq!(store.order(&submitted.id).await.unwrap().unwrap().status, PaymentStatus::Submitted);
+});

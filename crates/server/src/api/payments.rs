@@ -23,6 +23,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_order, my_orders))
         .routes(routes!(get_order))
         .routes(routes!(cancel_order))
+        .routes(routes!(start_payment))
+        .routes(routes!(counter_qr))
         .routes(routes!(counter_order))
         .routes(routes!(record_cash))
         .routes(routes!(close_shift))
@@ -118,6 +120,86 @@ async fn get_order(State(state): State<AppState>, CitizenUser(citizen, _): Citiz
 async fn cancel_order(State(state): State<AppState>, CitizenUser(citizen, user): CitizenUser, Path(order_no): Path<String>) -> AppResult<Json<OrderView>> {
     let o = service::own_order(&state, &citizen.id, &order_no).await?;
     Ok(Json(OrderView::from(&service::cancel(&state, &o, &user.actor()).await?)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartBody {
+    /// `alipay`, `wechat` or `unionpay` (online).
+    pub channel: String,
+}
+
+/// A form field the browser posts to the provider (UnionPay).
+#[derive(Serialize, ToSchema)]
+pub struct FormField {
+    pub name: String,
+    pub value: String,
+}
+
+/// Where the payer goes next.
+#[derive(Serialize, ToSchema)]
+pub struct StartView {
+    /// `redirect` (open `url`), `qr` (show `qr` as a QR code) or `form` (post `form_fields` to `url`).
+    pub kind: String,
+    pub url: Option<String>,
+    pub qr: Option<String>,
+    pub form_fields: Vec<FormField>,
+}
+
+impl From<crate::payments::provider::Started> for StartView {
+    fn from(s: crate::payments::provider::Started) -> Self {
+        use crate::payments::provider::Started;
+        match s {
+            Started::Redirect(url) => StartView { kind: "redirect".into(), url: Some(url), qr: None, form_fields: vec![] },
+            Started::Qr(qr) => StartView { kind: "qr".into(), url: None, qr: Some(qr), form_fields: vec![] },
+            Started::Form { action, fields } => StartView {
+                kind: "form".into(),
+                url: Some(action),
+                qr: None,
+                form_fields: fields.into_iter().map(|(name, value)| FormField { name, value }).collect(),
+            },
+        }
+    }
+}
+
+/// Pay one of my orders online: opens the provider order and says where to go (the cashier page). The outcome
+/// arrives by the provider's notification; poll the order, never trust the return page.
+#[utoipa::path(post, path = "/api/v1/payments/{order_no}/start", tag = "payments", security(("bearer" = [])), params(("order_no" = String, Path)), request_body = StartBody,
+    responses((status = 200, body = StartView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn start_payment(State(state): State<AppState>, CitizenUser(citizen, user): CitizenUser, Path(order_no): Path<String>, ApiJson(req): ApiJson<StartBody>) -> AppResult<Json<StartView>> {
+    let o = service::own_order(&state, &citizen.id, &order_no).await?;
+    let (channel, provider) = crate::payments::provider_for(&state, &req.channel)?;
+    if !channel.is_online() {
+        return Err(AppError::invalid("channel_invalid", "请选择在线支付方式。", "Choose an online way to pay.").on_field("channel"));
+    }
+    let started = crate::payments::flow::start(&state, provider.as_ref(), &o, channel, &user.ip, &user.actor()).await?;
+    Ok(Json(StartView::from(started)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CounterQrBody {
+    /// `alipay_qr` or `wechat_qr`.
+    pub channel: String,
+    pub point: String,
+}
+
+/// Counter: a QR code for the applicant to scan with Alipay or WeChat (precreate / Native).
+#[utoipa::path(post, path = "/api/v1/counter/payments/{order_no}/qr", tag = "counter", security(("bearer" = [])), params(("order_no" = String, Path)), request_body = CounterQrBody,
+    responses((status = 200, body = StartView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn counter_qr(State(state): State<AppState>, user: StaffUser, Path(order_no): Path<String>, ApiJson(req): ApiJson<CounterQrBody>) -> AppResult<Json<StartView>> {
+    require_counter(&user)?;
+    let point = crate::appointments::point(&state, &req.point).await?;
+    if !crate::appointments::may_run_counter(&state, &user.0, &point).await? {
+        return Err(AppError::forbidden());
+    }
+    let o = state.store.order_by_no(&order_no).await?.ok_or_else(service::order_not_found)?;
+    let (channel, provider) = crate::payments::provider_for(&state, &req.channel)?;
+    if !matches!(channel, PaymentChannel::AlipayQr | PaymentChannel::WechatQr) {
+        return Err(AppError::invalid("channel_invalid", "窗口扫码请选择支付宝或微信。", "At the counter choose Alipay or WeChat QR.").on_field("channel"));
+    }
+    let started = crate::payments::flow::start(&state, provider.as_ref(), &o, channel, &user.1.ip, &user.1.actor()).await?;
+    Ok(Json(StartView::from(started)))
 }
 
 fn require_counter(user: &StaffUser) -> AppResult<()> {

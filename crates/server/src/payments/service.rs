@@ -284,19 +284,6 @@ pub async fn start_refund(state: &AppState, order: &PaymentOrder, amount_fen: i6
     Ok(refund)
 }
 
-/// Expires unpaid orders whose deadline passed. Only `created`/`started`: a `submitted` order is asked about first
-/// by the reconciliation job, since the payer may be paying right now. Safe on every instance at once.
-pub async fn expire_due(state: &AppState, orders: &[PaymentOrder]) -> AppResult<usize> {
-    let now = state.now_ms();
-    let mut expired = 0;
-    for o in orders.iter().filter(|o| o.expires_at <= now) {
-        if state.store.change_status(&o.order_no, &[PaymentStatus::Created, PaymentStatus::Started], PaymentStatus::Expired, &OrderUpdate::default(), now).await?.is_some() {
-            expired += 1;
-        }
-    }
-    Ok(expired)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,11 +52,13 @@ impl TestApp {
         Some(apps)
     }
 
-    async fn serve(config: Config, store: shenfen_store::DynStore, keys: Keys, clock: Clock, dir: TempDir) -> TestApp {
-        let state = shenfen_server::assemble(config, store, keys, clock);
-        shenfen_server::demo::seed(&state.store, state.now_ms()).await.expect("seed");
+    async fn serve(mut config: Config, store: shenfen_store::DynStore, keys: Keys, clock: Clock, dir: TempDir) -> TestApp {
+        // Bound first, so that links this instance gives out (provider notify URLs, its own sandboxes) point at it.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().unwrap();
+        config.public_url = format!("http://{addr}");
+        let state = shenfen_server::assemble(config, store, keys, clock);
+        shenfen_server::demo::seed(&state.store, state.now_ms()).await.expect("seed");
         let app = shenfen_server::app::router(state.clone());
         tokio::spawn(async move {
             axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
