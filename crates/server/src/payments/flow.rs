@@ -86,7 +86,7 @@ pub async fn receive_notice(state: &AppState, provider: &dyn PaymentProvider, he
             provider.acknowledge(false)
         }
         Err(e) => {
-            tracing::error!(error = %e.message_en(), "payment notification could not be applied");
+            tracing::error!(error = %e.message_en, "payment notification could not be applied");
             provider.acknowledge(false)
         }
     }
