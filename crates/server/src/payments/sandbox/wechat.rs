@@ -268,18 +268,19 @@ fn error(sb: &Inner, status: StatusCode, code: &str, message: &str) -> Response 
     reply(sb, status, serde_json::json!({"code": code, "message": message}).to_string())
 }
 
-/// Verifies our `Authorization` over the path after `/sandbox/wechat` (as WeChat sees `/v3/…`) and the mchid.
-fn authenticate(sb: &Inner, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
+/// Verifies our `Authorization` over the path after `/sandbox/wechat` (as WeChat sees `/v3/…`) and the mchid;
+/// `Some` is the rejection to answer.
+fn authenticate(sb: &Inner, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Option<Response> {
     let pq = uri.path_and_query().map(|p| p.as_str()).unwrap_or("");
     let signed_path = pq.strip_prefix(PREFIX).unwrap_or(pq);
     let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
     let Ok(body) = std::str::from_utf8(body) else {
-        return Err(error(sb, StatusCode::BAD_REQUEST, "PARAM_ERROR", "请求体不是 UTF-8"));
+        return Some(error(sb, StatusCode::BAD_REQUEST, "PARAM_ERROR", "请求体不是 UTF-8"));
     };
     match wechatpay::verify_request(auth, method.as_str(), signed_path, body, &sb.merchant_public_key, now().unix_timestamp()) {
-        Ok(a) if a.mchid == sb.mchid => Ok(()),
-        Ok(_) => Err(error(sb, StatusCode::BAD_REQUEST, "MCH_NOT_EXISTS", "商户号不存在")),
-        Err(_) => Err(error(sb, StatusCode::UNAUTHORIZED, "SIGN_ERROR", "签名错误")),
+        Ok(a) if a.mchid == sb.mchid => None,
+        Ok(_) => Some(error(sb, StatusCode::BAD_REQUEST, "MCH_NOT_EXISTS", "商户号不存在")),
+        Err(_) => Some(error(sb, StatusCode::UNAUTHORIZED, "SIGN_ERROR", "签名错误")),
     }
 }
 
@@ -292,7 +293,7 @@ async fn create_native(State(sb): State<WechatSandbox>, method: Method, uri: Uri
 }
 
 fn create(sb: &Inner, trade_type: &'static str, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Response {
-    if let Err(r) = authenticate(sb, method, uri, headers, body) {
+    if let Some(r) = authenticate(sb, method, uri, headers, body) {
         return r;
     }
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
@@ -358,7 +359,7 @@ async fn query(
     body: Bytes,
 ) -> Response {
     let sb = &sb.0;
-    if let Err(r) = authenticate(sb, &method, &uri, &headers, &body) {
+    if let Some(r) = authenticate(sb, &method, &uri, &headers, &body) {
         return r;
     }
     if q.mchid != sb.mchid {
@@ -376,7 +377,7 @@ async fn query(
 
 async fn close(State(sb): State<WechatSandbox>, Path(out_trade_no): Path<String>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let sb = &sb.0;
-    if let Err(r) = authenticate(sb, &method, &uri, &headers, &body) {
+    if let Some(r) = authenticate(sb, &method, &uri, &headers, &body) {
         return r;
     }
     let Ok(mut orders) = sb.orders.lock() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
@@ -392,7 +393,7 @@ async fn close(State(sb): State<WechatSandbox>, Path(out_trade_no): Path<String>
 
 async fn refund(State(sb): State<WechatSandbox>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let inner = &sb.0;
-    if let Err(r) = authenticate(inner, &method, &uri, &headers, &body) {
+    if let Some(r) = authenticate(inner, &method, &uri, &headers, &body) {
         return r;
     }
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) else {
