@@ -371,6 +371,7 @@ impl Config {
 #[serde(default, deny_unknown_fields)]
 pub struct PaymentsConfig {
     pub alipay: AlipayPayConfig,
+    pub wechat: WechatPayConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -403,6 +404,50 @@ impl Default for AlipayPayConfig {
     }
 }
 
+/// `[payments.wechat]`: WeChat Pay API v3.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WechatPayConfig {
+    /// `https://api.mch.weixin.qq.com` in production (the default outside demo mode).
+    pub api_base: Option<String>,
+    pub mchid: String,
+    /// The AppID bound to the merchant (H5 and Native orders carry it).
+    pub appid: String,
+    /// Serial of our merchant API certificate (`apiclient_cert.pem`), sent as `serial_no`.
+    pub serial_no: String,
+    /// Our merchant API private key (`apiclient_key.pem`).
+    pub private_key_pem: Option<String>,
+    pub private_key_path: Option<PathBuf>,
+    /// The WeChat Pay platform certificate (responses and callbacks name it by serial) …
+    pub platform_cert_pem: Option<String>,
+    pub platform_cert_path: Option<PathBuf>,
+    /// … or the newer platform public key (SPKI PEM) with its id `PUB_KEY_ID_…`.
+    pub platform_public_key_pem: Option<String>,
+    pub platform_public_key_path: Option<PathBuf>,
+    pub platform_public_key_id: Option<String>,
+    /// The APIv3 key: exactly 32 bytes (decrypts callback resources). Demo mode: a public test-only constant.
+    pub apiv3_key: Option<String>,
+}
+
+impl Default for WechatPayConfig {
+    fn default() -> Self {
+        WechatPayConfig {
+            api_base: None,
+            mchid: "1900000001".into(),
+            appid: "wx00000000000demo1".into(),
+            serial_no: "5157F09EFDC096DE15EBE81A47057A7232F1B8E1".into(),
+            private_key_pem: None,
+            private_key_path: None,
+            platform_cert_pem: None,
+            platform_cert_path: None,
+            platform_public_key_pem: None,
+            platform_public_key_path: None,
+            platform_public_key_id: None,
+            apiv3_key: None,
+        }
+    }
+}
+
 impl PaymentsConfig {
     fn check(&self, demo: bool) -> anyhow::Result<()> {
         if demo {
@@ -417,6 +462,20 @@ impl PaymentsConfig {
         }
         if a.alipay_public_key_pem.is_none() && a.alipay_public_key_path.is_none() {
             bail!("payments.alipay: alipay_public_key_pem or alipay_public_key_path is required outside demo mode");
+        }
+        let w = &self.wechat;
+        if w.private_key_pem.is_none() && w.private_key_path.is_none() {
+            bail!("payments.wechat: private_key_pem or private_key_path is required outside demo mode");
+        }
+        let public_key = w.platform_public_key_pem.is_some() || w.platform_public_key_path.is_some();
+        if public_key && w.platform_public_key_id.as_deref().is_none_or(str::is_empty) {
+            bail!("payments.wechat: platform_public_key_id (PUB_KEY_ID_…) is required with a platform public key");
+        }
+        if !public_key && w.platform_cert_pem.is_none() && w.platform_cert_path.is_none() {
+            bail!("payments.wechat: a platform certificate or platform public key is required outside demo mode");
+        }
+        if w.apiv3_key.as_deref().is_none_or(|k| k.len() != 32) {
+            bail!("payments.wechat.apiv3_key (32 bytes) is required outside demo mode");
         }
         Ok(())
     }

@@ -9,11 +9,14 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::post;
 use shenfen_domain::payments::PaymentChannel;
-use shenfen_gateways::{RsaPrivateKey, RsaPublicKey};
+use shenfen_gateways::wechatpay::PlatformKeys;
+use shenfen_gateways::{Certificate, RsaPrivateKey, RsaPublicKey};
 use shenfen_server::payments::provider::{NoticeOutcome, PaymentProvider, ProviderError, QueryOutcome, RefundOutcome, StartRequest, Started};
 use shenfen_server::payments::providers::alipay::AlipayProvider;
 use shenfen_server::payments::providers::demo_keys;
+use shenfen_server::payments::providers::wechat::WechatProvider;
 use shenfen_server::payments::sandbox::alipay::{AlipaySandbox, router as alipay_router};
+use shenfen_server::payments::sandbox::wechat::{WechatSandbox, router as wechat_router};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
@@ -248,4 +251,233 @@ async fn alipay_sandbox_rejects_a_request_signed_with_the_wrong_key() {
         RsaPublicKey::from_spki_pem(demo_keys::MERCHANT_PUB).unwrap(),
     );
     assert!(matches!(distrustful.query("SF20250101000008").await, Err(ProviderError::Verification(_))));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// WeChat Pay API v3.
+
+const MCHID: &str = "1900000001";
+const WX_APPID: &str = "wx00000000000demo1";
+const WX_SERIAL: &str = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1";
+
+struct WechatRig {
+    base: String,
+    provider: WechatProvider,
+    notify_url: String,
+    rx: mpsc::UnboundedReceiver<Notice>,
+}
+
+fn platform_serial() -> String {
+    Certificate::from_pem(demo_keys::PLATFORM_CERT).unwrap().serial_hex_upper()
+}
+
+fn wechat_provider(base: &str, merchant_key: &str, platform_pub: &str) -> WechatProvider {
+    let mut keys = PlatformKeys::new();
+    keys.insert(platform_serial(), RsaPublicKey::from_spki_pem(platform_pub).unwrap());
+    WechatProvider::new(
+        &format!("{base}/sandbox/wechat"),
+        MCHID,
+        WX_APPID,
+        WX_SERIAL,
+        RsaPrivateKey::from_pem(merchant_key).unwrap(),
+        keys,
+        demo_keys::WECHAT_APIV3_KEY.as_bytes(),
+    )
+}
+
+async fn wechat_rig() -> WechatRig {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let sandbox = WechatSandbox::new(
+        MCHID,
+        RsaPublicKey::from_spki_pem(demo_keys::MERCHANT_PUB).unwrap(),
+        RsaPrivateKey::from_pem(demo_keys::PLATFORM_KEY).unwrap(),
+        &platform_serial(),
+        demo_keys::WECHAT_APIV3_KEY.as_bytes(),
+        &format!("{base}/sandbox/wechat"),
+    )
+    .with_late_delay(Duration::from_millis(300));
+    let app: Router = wechat_router(sandbox);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    // The adapter trusts the platform certificate, as configured in demo mode.
+    let mut keys = PlatformKeys::new();
+    keys.add_certificate_pem(demo_keys::PLATFORM_CERT).unwrap();
+    let provider = WechatProvider::new(
+        &format!("{base}/sandbox/wechat"),
+        MCHID,
+        WX_APPID,
+        WX_SERIAL,
+        RsaPrivateKey::from_pem(demo_keys::MERCHANT_KEY).unwrap(),
+        keys,
+        demo_keys::WECHAT_APIV3_KEY.as_bytes(),
+    );
+    let (notify_url, rx) = receiver().await;
+    WechatRig { base, provider, notify_url, rx }
+}
+
+/// The H5 `h5_url` is the cashier; the Native `code_url` is what scanning opens.
+fn wechat_cashier(started: &Started) -> String {
+    match started {
+        Started::Redirect(url) | Started::Qr(url) => url.clone(),
+        other => panic!("unexpected start {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn wechat_h5_callback_verifies_and_decrypts_tampering_and_stale_are_rejected() {
+    let mut rig = wechat_rig().await;
+    let started = rig.provider.start(&start_request("SF20250201000001", PaymentChannel::Wechat, &rig.notify_url)).await.unwrap();
+    let Started::Redirect(url) = &started else { panic!("H5 is a redirect") };
+    assert!(url.starts_with(&format!("{}/sandbox/wechat/cashier/", rig.base)), "{url}");
+    let page = browser().get(url).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("SF20250201000001") && page.contains("微信支付"));
+    assert_eq!(rig.provider.query("SF20250201000001").await.unwrap(), QueryOutcome::NotPaid);
+    decide(&wechat_cashier(&started), "approve", "normal").await;
+
+    let (headers, body) = next_notice(&mut rig.rx).await;
+    assert!(headers.contains_key("wechatpay-signature") && headers.contains_key("wechatpay-serial"));
+    let text = String::from_utf8(body.clone()).unwrap();
+    assert!(text.contains("\"ciphertext\"") && !text.contains("SF20250201000001"), "the resource is encrypted: {text}");
+    let now = OffsetDateTime::now_utc();
+    let n = rig.provider.verify_notice(&headers, &body, now).unwrap();
+    assert_eq!(n.order_no, "SF20250201000001");
+    assert_eq!(n.amount_fen, 2000);
+    assert_eq!(n.merchant_id, MCHID);
+    assert!(matches!(n.outcome, NoticeOutcome::Paid { .. }), "{n:?}");
+    assert!(n.provider_trade_no.as_deref().is_some_and(|t| t.starts_with("4200")));
+    let envelope: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(n.event_id, envelope["id"].as_str().unwrap());
+    let (status, ack) = rig.provider.acknowledge(true);
+    assert_eq!((status.as_u16(), ack.as_str()), (204, ""));
+    let (status, nack) = rig.provider.acknowledge(false);
+    assert_eq!(status.as_u16(), 500);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&nack).unwrap()["code"], "FAIL");
+
+    // A changed body (here: the summary) breaks the signature.
+    let tampered = text.replace("支付成功", "支付失败");
+    assert_ne!(tampered, text);
+    let err = rig.provider.verify_notice(&headers, tampered.as_bytes(), now).unwrap_err();
+    assert!(matches!(err, ProviderError::Verification(_)), "{err:?}");
+    // Outside the 300 s window: rejected (a replay), just inside: accepted.
+    let err = rig.provider.verify_notice(&headers, &body, now + time::Duration::seconds(301)).unwrap_err();
+    assert!(matches!(err, ProviderError::Verification(_)), "{err:?}");
+    assert!(rig.provider.verify_notice(&headers, &body, now + time::Duration::seconds(290)).is_ok());
+    // Without the Wechatpay-* headers: rejected.
+    assert!(matches!(rig.provider.verify_notice(&HeaderMap::new(), &body, now), Err(ProviderError::Verification(_))));
+
+    let q = rig.provider.query("SF20250201000001").await.unwrap();
+    assert!(matches!(q, QueryOutcome::Paid { amount_fen: 2000, .. }), "{q:?}");
+}
+
+#[tokio::test]
+async fn wechat_native_qr_twice_gives_the_same_event_id() {
+    let mut rig = wechat_rig().await;
+    let started = rig.provider.start(&start_request("SF20250201000002", PaymentChannel::WechatQr, &rig.notify_url)).await.unwrap();
+    let Started::Qr(code_url) = &started else { panic!("Native is a QR") };
+    assert!(code_url.starts_with(&format!("{}/sandbox/wechat/qr/", rig.base)), "the code_url opens the sandbox's scan endpoint");
+    decide(code_url, "approve", "twice").await;
+    let (h1, b1) = next_notice(&mut rig.rx).await;
+    let (h2, b2) = next_notice(&mut rig.rx).await;
+    assert_eq!(b1, b2);
+    let n1 = rig.provider.verify_notice(&h1, &b1, OffsetDateTime::now_utc()).unwrap();
+    let n2 = rig.provider.verify_notice(&h2, &b2, OffsetDateTime::now_utc()).unwrap();
+    assert_eq!(n1.event_id, n2.event_id);
+    assert!(matches!(n1.outcome, NoticeOutcome::Paid { .. }));
+}
+
+#[tokio::test]
+async fn wechat_lost_and_late_notices() {
+    let mut rig = wechat_rig().await;
+    let started = rig.provider.start(&start_request("SF20250201000003", PaymentChannel::Wechat, &rig.notify_url)).await.unwrap();
+    decide(&wechat_cashier(&started), "approve", "lost").await;
+    no_notice(&mut rig.rx, Duration::from_millis(800)).await;
+    assert!(matches!(rig.provider.query("SF20250201000003").await.unwrap(), QueryOutcome::Paid { amount_fen: 2000, .. }));
+
+    let started = rig.provider.start(&start_request("SF20250201000004", PaymentChannel::Wechat, &rig.notify_url)).await.unwrap();
+    decide(&wechat_cashier(&started), "approve", "late").await;
+    no_notice(&mut rig.rx, Duration::from_millis(100)).await;
+    let (h, b) = next_notice(&mut rig.rx).await;
+    assert_eq!(rig.provider.verify_notice(&h, &b, OffsetDateTime::now_utc()).unwrap().order_no, "SF20250201000004");
+}
+
+#[tokio::test]
+async fn wechat_decline_close_and_unknown_order() {
+    let mut rig = wechat_rig().await;
+    let started = rig.provider.start(&start_request("SF20250201000005", PaymentChannel::Wechat, &rig.notify_url)).await.unwrap();
+    decide(&wechat_cashier(&started), "decline", "normal").await;
+    // WeChat notifies successful payments only: a declined payment shows in the query.
+    no_notice(&mut rig.rx, Duration::from_millis(500)).await;
+    assert_eq!(rig.provider.query("SF20250201000005").await.unwrap(), QueryOutcome::Closed);
+
+    rig.provider.start(&start_request("SF20250201000006", PaymentChannel::WechatQr, &rig.notify_url)).await.unwrap();
+    rig.provider.close("SF20250201000006").await.unwrap();
+    assert_eq!(rig.provider.query("SF20250201000006").await.unwrap(), QueryOutcome::Closed);
+    assert_eq!(rig.provider.query("SF20259999999999").await.unwrap(), QueryOutcome::NotFound);
+    rig.provider.close("SF20259999999999").await.unwrap();
+    // A paid order cannot be closed.
+    let started = rig.provider.start(&start_request("SF20250201000009", PaymentChannel::WechatQr, &rig.notify_url)).await.unwrap();
+    decide(&wechat_cashier(&started), "approve", "lost").await;
+    match rig.provider.close("SF20250201000009").await {
+        Err(ProviderError::Refused { code, .. }) => assert_eq!(code, "ORDERPAID"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn wechat_refund_within_paid_refund_callback_and_statement() {
+    let mut rig = wechat_rig().await;
+    let started = rig.provider.start(&start_request("SF20250201000007", PaymentChannel::Wechat, &rig.notify_url)).await.unwrap();
+    decide(&wechat_cashier(&started), "approve", "normal").await;
+    next_notice(&mut rig.rx).await;
+
+    let r = rig.provider.refund("SF20250201000007", "RF100001", 1500, 2000, "申请被驳回").await.unwrap();
+    assert!(matches!(r, RefundOutcome::Pending { provider_refund_no: Some(_) }), "{r:?}");
+    let (h, b) = next_notice(&mut rig.rx).await;
+    let n = rig.provider.verify_notice(&h, &b, OffsetDateTime::now_utc()).unwrap();
+    assert_eq!(n.order_no, "SF20250201000007");
+    assert_eq!(n.outcome, NoticeOutcome::Refund { refund_no: "RF100001".into(), succeeded: true });
+    // Repeating the same refund moves no money, is not refused, and notifies nothing new.
+    assert!(matches!(rig.provider.refund("SF20250201000007", "RF100001", 1500, 2000, "").await.unwrap(), RefundOutcome::Succeeded { .. }));
+    no_notice(&mut rig.rx, Duration::from_millis(300)).await;
+    // 15.00 + 10.00 > 20.00: the sandbox refuses, as WeChat does.
+    let over = rig.provider.refund("SF20250201000007", "RF100002", 1000, 2000, "").await.unwrap();
+    assert_eq!(over, RefundOutcome::Failed { code: "INVALID_REQUEST".into() });
+    assert!(matches!(rig.provider.refund("SF20250201000007", "RF100003", 500, 2000, "").await.unwrap(), RefundOutcome::Pending { .. }));
+    next_notice(&mut rig.rx).await;
+    // The query still reports the payment (REFUND state = paid, then refunded).
+    assert!(matches!(rig.provider.query("SF20250201000007").await.unwrap(), QueryOutcome::Paid { amount_fen: 2000, .. }));
+
+    let beijing = time::UtcOffset::from_hms(8, 0, 0).unwrap();
+    let today = OffsetDateTime::now_utc().to_offset(beijing).date();
+    let date = format!("{:04}-{:02}-{:02}", today.year(), u8::from(today.month()), today.day());
+    let bill = browser()
+        .get(format!("{}/sandbox/wechat/v3/bill/tradebill?bill_date={date}", rig.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(bill.starts_with("交易时间,公众账号ID,商户号,"), "{bill}");
+    let pay_row = bill.lines().find(|l| l.contains(",`SF20250201000007,") && l.contains(",`SUCCESS,")).expect("the paid order is in the bill");
+    assert!(pay_row.contains(",`MWEB,") && pay_row.contains(",`CNY,`20.00,"), "{pay_row}");
+    assert_eq!(bill.lines().filter(|l| l.contains(",`SF20250201000007,") && l.contains(",`REFUND,")).count(), 2, "{bill}");
+    assert!(bill.contains(",`RF100001,`15.00,"), "{bill}");
+    assert!(bill.lines().last().unwrap().starts_with("`3,`20.00,`20.00,"), "{bill}");
+}
+
+#[tokio::test]
+async fn wechat_sandbox_rejects_a_request_signed_with_the_wrong_key() {
+    let rig = wechat_rig().await;
+    let wrong = wechat_provider(&rig.base, demo_keys::UNIONPAY_MERCHANT_KEY, demo_keys::PLATFORM_PUB);
+    match wrong.query("SF20250201000008").await {
+        Err(ProviderError::Refused { code, .. }) => assert_eq!(code, "SIGN_ERROR"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // The right key through the same path: the sandbox answers (the order is just unknown).
+    let right = wechat_provider(&rig.base, demo_keys::MERCHANT_KEY, demo_keys::PLATFORM_PUB);
+    assert_eq!(right.query("SF20250201000008").await.unwrap(), QueryOutcome::NotFound);
+    // And an answer not signed by the platform key is not believed.
+    let distrustful = wechat_provider(&rig.base, demo_keys::MERCHANT_KEY, demo_keys::MERCHANT_PUB);
+    assert!(matches!(distrustful.query("SF20250201000008").await, Err(ProviderError::Verification(_))));
 }

@@ -4,6 +4,7 @@
 //! in `crates/server/demo-keys/`.
 
 pub mod alipay;
+pub mod wechat;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use crate::config::Config;
 #[derive(Clone)]
 pub struct Providers {
     pub alipay: Arc<dyn PaymentProvider>,
+    pub wechat: Arc<dyn PaymentProvider>,
 }
 
 impl Providers {
@@ -25,7 +27,8 @@ impl Providers {
     pub fn get(&self, provider: Provider) -> Option<Arc<dyn PaymentProvider>> {
         match provider {
             Provider::Alipay => Some(self.alipay.clone()),
-            Provider::Wechat | Provider::Unionpay => None,
+            Provider::Wechat => Some(self.wechat.clone()),
+            Provider::Unionpay => None,
         }
     }
 }
@@ -35,7 +38,8 @@ impl Providers {
 pub fn from_config(config: &Config, public_url: &str) -> anyhow::Result<Providers> {
     let base = public_url.trim_end_matches('/');
     let alipay = alipay::AlipayProvider::from_config(&config.payments.alipay, config.demo, base)?;
-    Ok(Providers { alipay: Arc::new(alipay) })
+    let wechat = wechat::WechatProvider::from_config(&config.payments.wechat, config.demo, base)?;
+    Ok(Providers { alipay: Arc::new(alipay), wechat: Arc::new(wechat) })
 }
 
 /// One HTTP client per adapter: providers answer within seconds or not at all.
@@ -67,6 +71,14 @@ pub(crate) fn from_http(e: reqwest::Error) -> ProviderError {
 
 /// Sends a request the gateways crate built, byte-exact; returns status and raw body.
 pub(crate) async fn send(client: &reqwest::Client, req: &shenfen_gateways::http::HttpRequest) -> Result<(u16, Vec<u8>), ProviderError> {
+    send_with_headers(client, req).await.map(|(status, _, body)| (status, body))
+}
+
+/// [`send`], also returning the response headers (WeChat Pay signs responses in `Wechatpay-*` headers).
+pub(crate) async fn send_with_headers(
+    client: &reqwest::Client,
+    req: &shenfen_gateways::http::HttpRequest,
+) -> Result<(u16, reqwest::header::HeaderMap, Vec<u8>), ProviderError> {
     let mut rb = match req.method {
         shenfen_gateways::http::HttpMethod::Get => client.get(&req.url),
         shenfen_gateways::http::HttpMethod::Post => client.post(&req.url).body(req.body.clone()),
@@ -76,11 +88,12 @@ pub(crate) async fn send(client: &reqwest::Client, req: &shenfen_gateways::http:
     }
     let resp = rb.send().await.map_err(from_http)?;
     let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
     let body = resp.bytes().await.map_err(from_http)?.to_vec();
     if status >= 500 {
         return Err(ProviderError::Unavailable(format!("HTTP {status}")));
     }
-    Ok((status, body))
+    Ok((status, headers, body))
 }
 
 /// Loads a PEM given inline or as a path; falls back to the demo key in demo mode.
@@ -110,4 +123,8 @@ pub mod demo_keys {
     pub const UNIONPAY_MIDDLE: &str = include_str!("../../../demo-keys/test-middle-ca.cert.pem");
     pub const UNIONPAY_SIGNER_KEY: &str = include_str!("../../../demo-keys/test-unionpay-signer.key.pem");
     pub const UNIONPAY_SIGNER_CERT: &str = include_str!("../../../demo-keys/test-unionpay-signer.cert.pem");
+    /// The demo's WeChat Pay APIv3 key (32 bytes). TEST-ONLY: published here, so it protects nothing; only the
+    /// demo's own WeChat sandbox and the tests use it (outside demo mode `payments.wechat.apiv3_key` is required).
+    pub const WECHAT_APIV3_KEY: &str = "ShenfenDemoApiV3Key-TEST-ONLY-32";
+    const _: () = assert!(WECHAT_APIV3_KEY.len() == 32);
 }

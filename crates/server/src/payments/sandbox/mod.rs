@@ -1,4 +1,4 @@
-//! Payment provider sandboxes: stand-ins for Alipay (and, as they land, WeChat Pay and UnionPay) that behave
+//! Payment provider sandboxes: stand-ins for Alipay and WeChat Pay (and, as it lands, UnionPay) that behave
 //! like the real provider from the other side. They verify OUR signed requests with the merchant public key (the
 //! gateways crate's mirror functions; a bad signature gets the provider's own error shape), keep their orders
 //! in memory, show a mobile cashier page (批准 支付 / 取消) and a scan endpoint for QR payloads, send correctly
@@ -13,9 +13,10 @@
 //! `normal` posts once at approval; `late` posts after the sandbox's delay; `twice` posts the same notification
 //! twice (same event id); `lost` never posts — only a query reveals the payment.
 //!
-//! Demo instances mount them under `/sandbox/alipay/`; tests serve them on a loopback port.
+//! Demo instances mount them under `/sandbox/alipay/` and `/sandbox/wechat/`; tests serve them on a loopback port.
 
 pub mod alipay;
+pub mod wechat;
 
 use std::time::Duration;
 
@@ -58,6 +59,7 @@ impl Behaviour {
 #[derive(Clone)]
 pub struct PaymentSandboxes {
     pub alipay: alipay::AlipaySandbox,
+    pub wechat: wechat::WechatSandbox,
 }
 
 impl PaymentSandboxes {
@@ -65,13 +67,16 @@ impl PaymentSandboxes {
     /// sign with the provider-side demo keys. `base_url` is where they are reachable (for QR payloads).
     pub fn from_config(config: &Config, base_url: &str) -> anyhow::Result<Self> {
         let base = base_url.trim_end_matches('/');
-        Ok(PaymentSandboxes { alipay: alipay::AlipaySandbox::from_config(config, &format!("{base}/sandbox/alipay"))? })
+        Ok(PaymentSandboxes {
+            alipay: alipay::AlipaySandbox::from_config(config, &format!("{base}/sandbox/alipay"))?,
+            wechat: wechat::WechatSandbox::from_config(config, &format!("{base}/sandbox/wechat"))?,
+        })
     }
 }
 
-/// All payment sandboxes, under `/sandbox/alipay/…`.
+/// All payment sandboxes, under `/sandbox/alipay/…` and `/sandbox/wechat/…`.
 pub fn router<S: Clone + Send + Sync + 'static>(sandboxes: PaymentSandboxes) -> Router<S> {
-    Router::new().merge(alipay::router(sandboxes.alipay))
+    Router::new().merge(alipay::router(sandboxes.alipay)).merge(wechat::router(sandboxes.wechat))
 }
 
 /// How long `late` waits before posting.
