@@ -306,3 +306,38 @@ on_both!(counter_qr_payment_through_the_sandbox, |app| {
     let o = app.state.store.order_by_no(&no).await.unwrap().unwrap();
     assert_eq!((o.channel.as_deref(), o.amount_fen), (Some("alipay_qr"), 1000));
 });
+
+on_both!(pay_page_sends_the_citizen_to_the_cashier_and_shows_the_receipt, |app| {
+    // A browser-like client signed in with a cookie, and the same citizen's API token.
+    let c = http();
+    let html = c.get(app.url("/sign-in")).send().await.unwrap().text().await.unwrap();
+    let csrf = support::csrf_of(&html);
+    c.post(app.url("/sign-in/code")).form(&[("csrf", csrf.as_str()), ("phone", "13800000506"), ("next", "/")]).send().await.unwrap();
+    let code = app.last_code("13800000506").await;
+    let r = c.post(app.url("/sign-in")).form(&[("csrf", csrf.as_str()), ("phone", "13800000506"), ("code", code.as_str()), ("next", "/")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (token, _) = app.direct_citizen_session("13800000506").await;
+    let r = c.post(app.url("/api/v1/payments")).bearer_auth(&token).json(&json!({ "reference": "application:P1", "item": "renewal" })).send().await.unwrap();
+    let no = r.json::<Value>().await.unwrap()["order_no"].as_str().unwrap().to_string();
+
+    let page = c.get(app.url(&format!("/payments/{no}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("id=\"channel-alipay\"") && page.contains("id=\"channel-wechat\"") && !page.contains("id=\"receipt\""));
+    let csrf = support::csrf_of(&page);
+    // An unknown channel comes back with the error on the field.
+    let r = c.post(app.url(&format!("/payments/{no}/pay"))).form(&[("csrf", csrf.as_str()), ("channel", "bitcoin")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("href=\"#channel\""));
+    // WeChat Pay: the browser goes to the sandbox's H5 cashier.
+    let r = c.post(app.url(&format!("/payments/{no}/pay"))).form(&[("csrf", csrf.as_str()), ("channel", "wechat")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let cashier = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(cashier.contains("/sandbox/wechat/"), "{cashier}");
+    let html = c.get(&cashier).send().await.unwrap().text().await.unwrap();
+    let action = html.split("<form method=\"post\" action=\"").nth(1).unwrap().split('"').next().unwrap().replace("&amp;", "&");
+    let action = if action.starts_with("http") { action } else { app.url(&action) };
+    let r = c.post(&action).form(&[("decision", "approve"), ("behaviour", "normal")]).send().await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert!(wait_status(&app, &no, "success").await);
+    let page = c.get(app.url(&format!("/payments/{no}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("id=\"receipt\"") && page.contains("微信支付") && !page.contains("id=\"pay-form\""));
+});
