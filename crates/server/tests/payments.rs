@@ -341,3 +341,48 @@ on_both!(pay_page_sends_the_citizen_to_the_cashier_and_shows_the_receipt, |app| 
     let page = c.get(app.url(&format!("/payments/{no}"))).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("id=\"receipt\"") && page.contains("微信支付") && !page.contains("id=\"pay-form\""));
 });
+
+on_both!(counter_payment_screen_takes_cash_and_shows_a_qr, |app| {
+    let (c, csrf) = support::staff_pages(&app, "counter").await;
+    let page = c.get(app.url("/counter")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("id=\"counter-pay-link\""));
+    let page = c.get(app.url("/counter/payments")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("id=\"counter-pay-create\""));
+    let point = app.state.store.staff_by_username("counter").await.unwrap().unwrap().scope.code;
+    let create = |item: &'static str| c.post(app.url("/counter/payments")).form(&[("csrf", csrf.as_str()), ("point", point.as_str()), ("item", item)]).send();
+    let r = create("haircut").await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Cash: a malformed amount comes back on its field; 50 yuan for a 40-yuan replacement gives 10 change.
+    let r = create("replacement_lost").await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    let no = to.split("order=").nth(1).unwrap().to_string();
+    let take = |channel: &'static str, received: &'static str| {
+        c.post(app.url(&format!("/counter/payments/{no}/take"))).form(&[("csrf", csrf.as_str()), ("point", point.as_str()), ("channel", channel), ("received", received)]).send()
+    };
+    for bad in ["abc", "-50", "50.001", ""] {
+        let r = take("cash", bad).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert!(r.text().await.unwrap().contains("href=\"#received\""));
+    }
+    let r = take("cash", "30").await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "not enough cash");
+    let r = take("cash", "50").await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let page = c.get(app.url(r.headers()["location"].to_str().unwrap())).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("¥10.00") && page.contains("id=\"counter-pay-receipt\""), "{page}");
+    assert_eq!(app.state.store.order_by_no(&no).await.unwrap().unwrap().cash_received_fen, Some(5000));
+
+    // QR: the screen shows a QR code and the order waits for the applicant.
+    let r = create("renewal").await.unwrap();
+    let no2 = r.headers()["location"].to_str().unwrap().split("order=").nth(1).unwrap().to_string();
+    let r = c.post(app.url(&format!("/counter/payments/{no2}/take"))).form(&[("csrf", csrf.as_str()), ("point", point.as_str()), ("channel", "wechat_qr"), ("received", "")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("id=\"counter-pay-qr\""));
+    assert_eq!(app.state.store.order_by_no(&no2).await.unwrap().unwrap().status.as_str(), "submitted");
+
+    // Other roles cannot open the screen.
+    let (reviewer, _) = support::staff_pages(&app, "reviewer").await;
+    assert_eq!(reviewer.get(app.url("/counter/payments")).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+});

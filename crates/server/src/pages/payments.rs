@@ -22,6 +22,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/payments/{order_no}", get(order_page))
         .route("/payments/{order_no}/pay", post(pay))
+        .route("/counter/payments", get(counter_pay).post(counter_create))
+        .route("/counter/payments/{order_no}/take", post(counter_take))
         .route("/receipts/{order_no}/{token}", get(receipt_check))
         .route("/receipts/{order_no}/{token}/pdf", get(receipt_pdf))
 }
@@ -184,4 +186,168 @@ async fn receipt_pdf(State(state): State<AppState>, Path((order_no, token)): Pat
         r.pdf(),
     )
         .into_response())
+}
+
+// ----- counter: take the fee by QR or cash ------------------------------------------------------------------
+
+/// Counter staff (or an administrator) at a point they may run; `Err` is the response to send instead.
+async fn counter_staff(state: &AppState, user: &MaybeUser, point: &str) -> Result<(shenfen_store::Staff, shenfen_store::AcceptancePoint), Response> {
+    let staff = match &user.principal {
+        Some(Principal::Staff(s)) if matches!(s.role, shenfen_store::Role::Counter | shenfen_store::Role::Admin) => s.clone(),
+        Some(_) => return Err(AppError::forbidden().into_response()),
+        None => return Err(Redirect::to("/staff/sign-in").into_response()),
+    };
+    let id = if point.is_empty() { staff.scope.code.clone() } else { point.to_string() };
+    let pt = match crate::appointments::point(state, &id).await {
+        Ok(p) => p,
+        Err(e) => return Err(e.into_response()),
+    };
+    match crate::appointments::may_run_counter(state, &staff, &pt).await {
+        Ok(true) => Ok((staff, pt)),
+        Ok(false) => Err(AppError::forbidden().into_response()),
+        Err(e) => Err(e.into_response()),
+    }
+}
+
+struct ItemOpt {
+    code: &'static str,
+    label: String,
+}
+
+#[derive(Template)]
+#[template(path = "counter_payment.html")]
+struct CounterPayPage<'a> {
+    p: &'a PageCtx,
+    point_id: String,
+    point_name: String,
+    items: Vec<ItemOpt>,
+    order: Option<CounterOrder>,
+    qr: String,
+    notice: Option<String>,
+    errors: Vec<super::FieldError>,
+}
+
+struct CounterOrder {
+    order_no: String,
+    item: String,
+    amount: String,
+    status: String,
+    status_label: &'static str,
+    paid: bool,
+    receipt_href: String,
+}
+
+#[derive(Deserialize, Default)]
+struct CounterPayQuery {
+    #[serde(default)]
+    point: String,
+    #[serde(default)]
+    order: String,
+    #[serde(default)]
+    change: Option<i64>,
+}
+
+async fn render_counter_pay(state: &AppState, p: &PageCtx, pt: &shenfen_store::AcceptancePoint, order_no: &str, qr_payload: Option<&str>, notice: Option<String>, errors: Vec<super::FieldError>) -> Result<Response, AppError> {
+    let schedule = shenfen_domain::fees::FeeSchedule { postage_fen: state.config.postage_fen };
+    let items = shenfen_domain::fees::FeeItem::ALL
+        .into_iter()
+        .filter(|i| *i != shenfen_domain::fees::FeeItem::Postage)
+        .map(|i| ItemOpt { code: i.code(), label: format!("{} ¥{}", p.lang.pick(i.name_zh(), i.name_en()), shenfen_domain::fees::format_yuan(schedule.amount_fen(i))) })
+        .collect();
+    let order = match state.store.order_by_no(order_no).await? {
+        // Only orders taken at the counter (no citizen) are shown here.
+        Some(o) if !order_no.is_empty() && o.citizen_id.is_none() => Some(CounterOrder {
+            item: shenfen_domain::fees::FeeItem::from_code(&o.item).map(|i| p.lang.pick(i.name_zh(), i.name_en()).to_string()).unwrap_or_default(),
+            amount: shenfen_domain::fees::format_yuan(o.amount_fen),
+            status: o.status.as_str().to_string(),
+            status_label: status_label(&o, p),
+            paid: o.status == shenfen_store::PaymentStatus::Success,
+            receipt_href: format!("/receipts/{}/{}", o.order_no, state.keys.receipt_token(&o.order_no)),
+            order_no: o.order_no,
+        }),
+        _ => None,
+    };
+    let qr = qr_payload.map(|q| qr_svg(q, p.t("counter_pay.qr_label"))).unwrap_or_default();
+    let status = if errors.is_empty() { axum::http::StatusCode::OK } else { axum::http::StatusCode::UNPROCESSABLE_ENTITY };
+    Ok(super::render_status(status, &CounterPayPage { p, point_id: pt.id.clone(), point_name: pt.name.clone(), items, order, qr, notice, errors }))
+}
+
+async fn counter_pay(State(state): State<AppState>, p: PageCtx, user: MaybeUser, axum::extract::Query(q): axum::extract::Query<CounterPayQuery>) -> Result<Response, AppError> {
+    let (_, pt) = match counter_staff(&state, &user, &q.point).await {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let notice = q.change.map(|c| p.t("counter_pay.done_cash").replace("{change}", &shenfen_domain::fees::format_yuan(c)));
+    render_counter_pay(&state, &p, &pt, &q.order, None, notice, vec![]).await
+}
+
+#[derive(Deserialize)]
+struct CounterOrderForm {
+    #[serde(default)]
+    point: String,
+    #[serde(default)]
+    item: String,
+}
+
+async fn counter_create(State(state): State<AppState>, p: PageCtx, user: MaybeUser, Form(f): Form<CounterOrderForm>) -> Result<Response, AppError> {
+    let (staff, pt) = match counter_staff(&state, &user, &f.point).await {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let reference = format!("counter:{}", shenfen_store::new_id().replace('-', ""));
+    match service::create_order(&state, None, &staff.id, &service::NewOrder { reference, item: f.item }, None).await {
+        Ok((o, _)) => Ok(Redirect::to(&format!("/counter/payments?point={}&order={}", super::urlencode(&pt.id), o.order_no)).into_response()),
+        Err(e) if e.status.is_client_error() => render_counter_pay(&state, &p, &pt, "", None, None, vec![super::FieldError::from_app(&e, p.lang, "item")]).await,
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct CounterTakeForm {
+    #[serde(default)]
+    point: String,
+    /// `alipay_qr`, `wechat_qr` or `cash`.
+    #[serde(default)]
+    channel: String,
+    /// Cash handed over, in yuan as typed (e.g. `50` or `50.00`).
+    #[serde(default)]
+    received: String,
+}
+
+async fn counter_take(State(state): State<AppState>, p: PageCtx, user: MaybeUser, Path(order_no): Path<String>, Form(f): Form<CounterTakeForm>) -> Result<Response, AppError> {
+    let (staff, pt) = match counter_staff(&state, &user, &f.point).await {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let o = match state.store.order_by_no(&order_no).await? {
+        Some(o) if o.citizen_id.is_none() => o,
+        _ => return Err(service::order_not_found()),
+    };
+    let result: Result<Response, AppError> = if f.channel == "cash" {
+        match shenfen_gateways::amount::parse_yuan_string(f.received.trim()).ok().and_then(|v| i64::try_from(v).ok()) {
+            None => Err(AppError::invalid("amount_invalid", "请输入收取的现金金额（元），如 50 或 50.00。", "Enter the cash received in yuan, e.g. 50 or 50.00.").on_field("received")),
+            Some(received_fen) => service::record_cash(&state, &staff, &pt.id, &o.order_no, received_fen, &user.actor())
+                .await
+                .map(|(o, change)| Redirect::to(&format!("/counter/payments?point={}&order={}&change={change}", super::urlencode(&pt.id), o.order_no)).into_response()),
+        }
+    } else {
+        match crate::payments::provider_for(&state, &f.channel) {
+            Ok((channel, provider)) if matches!(channel, shenfen_domain::payments::PaymentChannel::AlipayQr | shenfen_domain::payments::PaymentChannel::WechatQr) => {
+                match crate::payments::flow::start(&state, provider.as_ref(), &o, channel, &user.ip, &user.actor()).await {
+                    Ok(crate::payments::provider::Started::Qr(payload)) => return render_counter_pay(&state, &p, &pt, &o.order_no, Some(&payload), None, vec![]).await,
+                    Ok(_) => Err(AppError::internal()),
+                    Err(e) => Err(e),
+                }
+            }
+            Ok(_) => Err(AppError::invalid("channel_invalid", "请选择支付宝扫码、微信扫码或现金。", "Choose Alipay QR, WeChat QR or cash.").on_field("channel")),
+            Err(e) => Err(e),
+        }
+    };
+    match result {
+        Ok(r) => Ok(r),
+        Err(e) if e.status.is_client_error() || e.status == axum::http::StatusCode::BAD_GATEWAY => {
+            render_counter_pay(&state, &p, &pt, &o.order_no, None, None, vec![super::FieldError::from_app(&e, p.lang, "channel")]).await
+        }
+        Err(e) => Err(e),
+    }
 }
