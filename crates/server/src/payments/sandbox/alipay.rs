@@ -287,7 +287,7 @@ async fn cashier(State(sb): State<AlipaySandbox>, Path(trade_no): Path<String>) 
     let sb = &sb.0;
     let Some(o) = find_by_trade_no(sb, &trade_no) else { return (StatusCode::NOT_FOUND, "交易不存在").into_response() };
     if o.status != "WAIT_BUYER_PAY" {
-        return Html(format!("<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>支付宝</title></head><body><main class=\"hero\"><p>该订单已处理（{}）。</p></main></body></html>", o.status)).into_response();
+        return super::message_page("支付宝", "", &format!("该订单已处理（{}）。", o.status)).into_response();
     }
     let behaviour = o.behaviour.unwrap_or_else(|| sb.behaviour.lock().map(|b| *b).unwrap_or_default());
     Html(cashier_page(
@@ -301,21 +301,12 @@ async fn cashier(State(sb): State<AlipaySandbox>, Path(trade_no): Path<String>) 
     .into_response()
 }
 
-#[derive(Deserialize)]
-struct Decision {
-    decision: String,
-    #[serde(default)]
-    behaviour: Option<String>,
-}
-
-async fn decide(State(sb): State<AlipaySandbox>, Path(trade_no): Path<String>, axum::Form(d): axum::Form<Decision>) -> Response {
+async fn decide(State(sb): State<AlipaySandbox>, Path(trade_no): Path<String>, axum::Form(d): axum::Form<super::Decision>) -> Response {
     let inner = &sb.0;
-    let approve = match d.decision.as_str() {
-        "approve" => true,
-        "decline" => false,
-        _ => return (StatusCode::BAD_REQUEST, "decision must be approve or decline").into_response(),
+    let (approve, requested) = match d.read() {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    let requested = d.behaviour.as_deref().and_then(Behaviour::parse);
     let (order, behaviour) = {
         let Ok(mut orders) = inner.orders.lock() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
         let Some(o) = orders.values_mut().find(|o| o.trade_no == trade_no) else {
@@ -338,7 +329,7 @@ async fn decide(State(sb): State<AlipaySandbox>, Path(trade_no): Path<String>, a
     };
     deliver(&sb, &order, behaviour);
     let text = if approve { "支付成功" } else { "已取消支付" };
-    Html(format!("<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>支付宝</title></head><body><main class=\"hero\"><h1>{text}</h1><p>订单号：{}</p></main></body></html>", super::esc(&order.out_trade_no))).into_response()
+    super::message_page("支付宝", text, &format!("订单号：{}", order.out_trade_no)).into_response()
 }
 
 /// Posts the signed `trade_status_sync` notification per the behaviour.

@@ -120,6 +120,38 @@ pub(crate) fn cashier_page(provider_zh: &str, action: &str, order_no: &str, amou
 }
 
 /// A random decimal id of `n` digits (event ids, provider trade numbers).
+/// The cashier's decision form (approve or decline, and the notification behaviour to act out), shared by the
+/// sandboxes.
+#[derive(serde::Deserialize)]
+pub(crate) struct Decision {
+    decision: String,
+    #[serde(default)]
+    behaviour: Option<String>,
+}
+
+impl Decision {
+    /// Whether the payer approved, and the behaviour asked for; or the 400 to answer.
+    pub(crate) fn read(&self) -> Result<(bool, Option<Behaviour>), axum::response::Response> {
+        use axum::response::IntoResponse;
+        let approve = match self.decision.as_str() {
+            "approve" => true,
+            "decline" => false,
+            _ => return Err((axum::http::StatusCode::BAD_REQUEST, "decision must be approve or decline").into_response()),
+        };
+        Ok((approve, self.behaviour.as_deref().and_then(Behaviour::parse)))
+    }
+}
+
+/// A one-message page of a sandbox cashier (order already handled; paid; declined).
+pub(crate) fn message_page(provider_zh: &str, heading: &str, text: &str) -> axum::response::Html<String> {
+    axum::response::Html(format!(
+        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>{}</title></head><body><main class=\"hero\">{}<p>{}</p></main></body></html>",
+        esc(provider_zh),
+        if heading.is_empty() { String::new() } else { format!("<h1>{}</h1>", esc(heading)) },
+        esc(text)
+    ))
+}
+
 pub(crate) fn random_digits(n: usize) -> String {
     use rand::Rng as _;
     let mut rng = rand::thread_rng();

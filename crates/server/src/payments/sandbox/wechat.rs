@@ -474,7 +474,7 @@ async fn cashier(State(sb): State<WechatSandbox>, Path(prepay_id): Path<String>)
     let sb = &sb.0;
     let Some(o) = find_by_prepay_id(sb, &prepay_id) else { return (StatusCode::NOT_FOUND, "订单不存在").into_response() };
     if o.state != TradeState::Notpay {
-        return Html(format!("<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>微信支付</title></head><body><main class=\"hero\"><p>该订单已处理（{:?}）。</p></main></body></html>", o.state)).into_response();
+        return super::message_page("微信支付", "", &format!("该订单已处理（{:?}）。", o.state)).into_response();
     }
     let behaviour = o.behaviour.unwrap_or_else(|| sb.behaviour.lock().map(|b| *b).unwrap_or_default());
     Html(cashier_page(
@@ -488,21 +488,12 @@ async fn cashier(State(sb): State<WechatSandbox>, Path(prepay_id): Path<String>)
     .into_response()
 }
 
-#[derive(Deserialize)]
-struct Decision {
-    decision: String,
-    #[serde(default)]
-    behaviour: Option<String>,
-}
-
-async fn decide(State(sb): State<WechatSandbox>, Path(prepay_id): Path<String>, axum::Form(d): axum::Form<Decision>) -> Response {
+async fn decide(State(sb): State<WechatSandbox>, Path(prepay_id): Path<String>, axum::Form(d): axum::Form<super::Decision>) -> Response {
     let inner = &sb.0;
-    let approve = match d.decision.as_str() {
-        "approve" => true,
-        "decline" => false,
-        _ => return (StatusCode::BAD_REQUEST, "decision must be approve or decline").into_response(),
+    let (approve, requested) = match d.read() {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    let requested = d.behaviour.as_deref().and_then(Behaviour::parse);
     let (order, behaviour) = {
         let Ok(mut orders) = inner.orders.lock() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
         let Some(o) = orders.values_mut().find(|o| o.prepay_id == prepay_id) else {
@@ -528,7 +519,7 @@ async fn decide(State(sb): State<WechatSandbox>, Path(prepay_id): Path<String>, 
         deliver(&sb, order.notify_url.clone(), "TRANSACTION.SUCCESS", "支付成功", "transaction", "transaction", plain, behaviour);
     }
     let text = if approve { "支付成功" } else { "已取消支付" };
-    Html(format!("<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>微信支付</title></head><body><main class=\"hero\"><h1>{text}</h1><p>订单号：{}</p></main></body></html>", super::esc(&order.out_trade_no))).into_response()
+    super::message_page("微信支付", text, &format!("订单号：{}", order.out_trade_no)).into_response()
 }
 
 /// Posts an encrypted, signed callback per the behaviour. The body (and its `id`) is built once, so `twice`
