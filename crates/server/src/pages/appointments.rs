@@ -1013,8 +1013,8 @@ fn counter_back(pt: &AcceptancePoint, done: &str, number: Option<&str>) -> Respo
     Redirect::to(&to).into_response()
 }
 
-/// Staff and the point a counter form names, or the response to send instead.
-async fn counter_form_point(state: &AppState, user: &MaybeUser, point: &str) -> Result<(Staff, AcceptancePoint), Response> {
+/// Staff and the point a counter form names (their own point when it names none), or the response to send instead.
+pub(super) async fn counter_form_point(state: &AppState, user: &MaybeUser, point: &str) -> Result<(Staff, AcceptancePoint), Response> {
     let staff = require_staff(user)?;
     match counter_point_for(state, &staff, Some(point)).await {
         Ok(Some(pt)) => Ok((staff, pt)),

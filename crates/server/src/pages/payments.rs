@@ -190,25 +190,6 @@ async fn receipt_pdf(State(state): State<AppState>, Path((order_no, token)): Pat
 
 // ----- counter: take the fee by QR or cash ------------------------------------------------------------------
 
-/// Counter staff (or an administrator) at a point they may run; `Err` is the response to send instead.
-async fn counter_staff(state: &AppState, user: &MaybeUser, point: &str) -> Result<(shenfen_store::Staff, shenfen_store::AcceptancePoint), Response> {
-    let staff = match &user.principal {
-        Some(Principal::Staff(s)) if matches!(s.role, shenfen_store::Role::Counter | shenfen_store::Role::Admin) => s.clone(),
-        Some(_) => return Err(AppError::forbidden().into_response()),
-        None => return Err(Redirect::to("/staff/sign-in").into_response()),
-    };
-    let id = if point.is_empty() { staff.scope.code.clone() } else { point.to_string() };
-    let pt = match crate::appointments::point(state, &id).await {
-        Ok(p) => p,
-        Err(e) => return Err(e.into_response()),
-    };
-    match crate::appointments::may_run_counter(state, &staff, &pt).await {
-        Ok(true) => Ok((staff, pt)),
-        Ok(false) => Err(AppError::forbidden().into_response()),
-        Err(e) => Err(e.into_response()),
-    }
-}
-
 struct ItemOpt {
     code: &'static str,
     label: String,
@@ -273,7 +254,7 @@ async fn render_counter_pay(state: &AppState, p: &PageCtx, pt: &shenfen_store::A
 }
 
 async fn counter_pay(State(state): State<AppState>, p: PageCtx, user: MaybeUser, axum::extract::Query(q): axum::extract::Query<CounterPayQuery>) -> Result<Response, AppError> {
-    let (_, pt) = match counter_staff(&state, &user, &q.point).await {
+    let (_, pt) = match super::appointments::counter_form_point(&state, &user, &q.point).await {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
@@ -290,7 +271,7 @@ struct CounterOrderForm {
 }
 
 async fn counter_create(State(state): State<AppState>, p: PageCtx, user: MaybeUser, Form(f): Form<CounterOrderForm>) -> Result<Response, AppError> {
-    let (staff, pt) = match counter_staff(&state, &user, &f.point).await {
+    let (staff, pt) = match super::appointments::counter_form_point(&state, &user, &f.point).await {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
@@ -315,7 +296,7 @@ struct CounterTakeForm {
 }
 
 async fn counter_take(State(state): State<AppState>, p: PageCtx, user: MaybeUser, Path(order_no): Path<String>, Form(f): Form<CounterTakeForm>) -> Result<Response, AppError> {
-    let (staff, pt) = match counter_staff(&state, &user, &f.point).await {
+    let (staff, pt) = match super::appointments::counter_form_point(&state, &user, &f.point).await {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
