@@ -199,18 +199,17 @@ async fn bench(args: &Args, dir: &Path) -> anyhow::Result<()> {
     let mut count_mismatch = 0;
     let mut stored = HashSet::new();
     for p in &popular {
+        let appointments = store.appointments_on(p, &day).await?;
         for s in store.slots(p, &day, &day).await? {
             if s.booked > s.capacity {
                 over_capacity += 1;
             }
-            let active = store.appointments_on(p, &day).await?.iter().filter(|a| a.slot_id == s.id && matches!(a.status, shenfen_store::AppointmentStatus::Booked | shenfen_store::AppointmentStatus::CheckedIn)).count() as i64;
+            let active = appointments.iter().filter(|a| a.slot_id == s.id && matches!(a.status, shenfen_store::AppointmentStatus::Booked | shenfen_store::AppointmentStatus::CheckedIn)).count() as i64;
             if active != s.booked {
                 count_mismatch += 1;
             }
         }
-        for a in store.appointments_on(p, &day).await? {
-            stored.insert(a.id);
-        }
+        stored.extend(appointments.into_iter().map(|a| a.id));
     }
     let lost = r.confirmed.iter().filter(|id| !stored.contains(*id)).count();
     let duplicates = r.confirmed.len() - r.confirmed.iter().collect::<HashSet<_>>().len();
