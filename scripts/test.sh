@@ -17,6 +17,17 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   fi
 fi
 
+# nginx for the scale-out test (three instances behind the balancer configured from deploy/nginx/).
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing nginx for the scale-out test"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
+  else
+    say "NOTE: nginx is not installed: the scale-out test will be skipped"
+  fi
+fi
+
 if [ -z "${SHENFEN_TEST_POSTGRES_URL:-}" ]; then
   if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null && command -v pg_ctlcluster >/dev/null 2>&1; then
     say "starting PostgreSQL"

@@ -21,6 +21,8 @@
 //! - [`recommend`] – load-aware recommendation of (point, slot) options (错峰分流)
 //! - [`sla`] – the 15-working-day issuance SLA: due date, status, per-stage working days, percentiles
 //! - [`queue`] – counter queue tickets (A/W numbers) and the call-next rule
+//! - [`stats`] – service statistics: shares, cycle percentiles, roll-up by period and area, the trips-saved model
+//! - [`csv`] – CSV records for exports (and the reader of the embedded data files)
 //! - [`timefmt`] – serde helpers: `"HH:MM"`, `"YYYY-MM-DD"`, `"YYYY-MM-DDTHH:MM"`
 
 pub mod applications;
@@ -39,10 +41,11 @@ pub mod phone;
 pub mod queue;
 pub mod recommend;
 pub mod sla;
+pub mod stats;
 pub mod timefmt;
 pub mod validity;
 
-mod csv;
+pub mod csv;
 
 pub use idnumber::{IdNumber, IdNumberError, Sex};
 pub use phone::{MobileNumber, PhoneError};

@@ -309,7 +309,7 @@ pub fn change_due(amount_fen: i64, received_fen: i64) -> Option<i64> {
 
 /// Share of smart (non-cash) collection in per-mille, from (smart, total) successful payments; `None` with none.
 pub fn smart_share_permille(smart: u64, total: u64) -> Option<u32> {
-    (total > 0).then(|| ((smart * 1000 + total / 2) / total) as u32)
+    crate::stats::permille(smart, total)
 }
 
 #[cfg(test)]

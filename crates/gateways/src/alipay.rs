@@ -175,6 +175,14 @@ pub struct TradeClose {
     pub out_trade_no: String,
 }
 
+/// `alipay.data.dataservice.bill.downloadurl.query`: where to download one day's bill (`bill_type` `trade`,
+/// `bill_date` `yyyy-MM-dd`); read the archive with [`crate::statements::alipay::parse_bill_zip`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BillDownloadUrlQuery {
+    pub bill_type: String,
+    pub bill_date: String,
+}
+
 fn to_json<T: Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(GatewayError::json)
 }
@@ -224,6 +232,15 @@ impl BizRequest for TradeQuery {
 impl BizRequest for TradeRefund {
     fn method(&self) -> &'static str {
         "alipay.trade.refund"
+    }
+    fn biz_content(&self) -> Result<String> {
+        to_json(self)
+    }
+}
+
+impl BizRequest for BillDownloadUrlQuery {
+    fn method(&self) -> &'static str {
+        "alipay.data.dataservice.bill.downloadurl.query"
     }
     fn biz_content(&self) -> Result<String> {
         to_json(self)
@@ -663,6 +680,18 @@ pub struct TradeCloseResponse {
 /// Parses a verified `alipay_trade_close_response` member.
 pub fn parse_trade_close_response(raw: &str) -> Result<ApiOutcome<TradeCloseResponse>> {
     parse_outcome(raw, |w: TradeCloseResponse| Ok(w))
+}
+
+/// `alipay.data.dataservice.bill.downloadurl.query` success: a short-lived URL of the bill archive. A day
+/// without a bill is the failure sub-code `isp.bill_not_exist`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct BillDownloadUrlResponse {
+    pub bill_download_url: String,
+}
+
+/// Parses a verified `alipay_data_dataservice_bill_downloadurl_query_response` member.
+pub fn parse_bill_downloadurl_response(raw: &str) -> Result<ApiOutcome<BillDownloadUrlResponse>> {
+    parse_outcome(raw, |w: BillDownloadUrlResponse| Ok(w))
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@
 //! | [`unionpay`] | UnionPay gateway 5.1.0, signMethod 01 (SHA-256 + RSA), signer certificate chain checks |
 //! | [`aliyun_sms`] | Aliyun SMS (Dysmsapi): RPC signature v1 (HMAC-SHA1) and ACS3-HMAC-SHA256 |
 //! | [`tencent_sms`] | Tencent Cloud SMS 2021-01-11: TC3-HMAC-SHA256 |
+//! | [`statements`] | daily statements: Alipay 业务明细 CSV (zip, GBK), WeChat Pay trade bill, UnionPay ZM file |
+//! | [`webpush`] | Web Push: RFC 8291 `aes128gcm` message encryption, RFC 8292 VAPID (ES256 JWT); P-256 via `p256` |
 //!
 //! Every module is pinned by test vectors: the providers' published documentation / SDK vectors, and for
 //! UnionPay (which publishes none) a vector made with the openssl command line (see `testdata/PROVENANCE.md`).
@@ -31,8 +33,10 @@ pub mod error;
 pub mod http;
 pub mod keys;
 pub mod pem;
+pub mod statements;
 pub mod tencent_sms;
 pub mod unionpay;
+pub mod webpush;
 pub mod wechatpay;
 
 #[cfg(test)]

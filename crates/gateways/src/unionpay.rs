@@ -48,6 +48,8 @@ pub const FRONT_TRANS_URL: &str = "https://gateway.95516.com/gateway/api/frontTr
 pub const BACK_TRANS_URL: &str = "https://gateway.95516.com/gateway/api/backTransReq.do";
 /// Production query URL.
 pub const QUERY_TRANS_URL: &str = "https://gateway.95516.com/gateway/api/queryTrans.do";
+/// Production file transfer URL (the daily reconciliation file, `txnType=76`).
+pub const FILE_TRANS_URL: &str = "https://filedownload.95516.com/";
 /// UnionPay's test environment (replace the host of the URLs above).
 pub const TEST_HOST: &str = "https://gateway.test.95516.com";
 
@@ -135,6 +137,18 @@ pub struct Refund {
     pub orig_qry_id: String,
     pub txn_amt_fen: u64,
     pub back_url: String,
+    /// `reqReserved`: echoed unchanged in the refund's notification and query answer (we put the paid order's
+    /// number there, since a refund notification names only the refund's own `orderId` and `origQryId`).
+    pub req_reserved: Option<String>,
+}
+
+/// The daily reconciliation file of a settlement day (`txnType=76`, `fileType=00`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileTransfer {
+    /// `MMDD` of the settlement day.
+    pub settle_date: String,
+    /// `YYYYMMDDhhmmss`, Beijing time, when the request is sent.
+    pub txn_time: String,
 }
 
 fn params_of(pairs: &[(&str, &str)]) -> Params {
@@ -203,8 +217,92 @@ impl MerchantSigner {
             ("txnAmt", &amt),
             ("backUrl", &req.back_url),
         ]);
+        let mut p = p;
+        if let Some(r) = &req.req_reserved {
+            p.insert("reqReserved".into(), r.clone());
+        }
         Ok(form_post(back_url_endpoint, &self.sign(&p)?))
     }
+
+    /// Signed back-end POST asking for the reconciliation file to `file_url` ([`FILE_TRANS_URL`]); the answer
+    /// (verified with [`verify_message`] after [`parse_response_body`]) carries `fileName` and `fileContent`
+    /// ([`decode_file_content`]).
+    pub fn file_transfer(&self, req: &FileTransfer, file_url: &str) -> Result<HttpRequest> {
+        let p = params_of(&[
+            ("encoding", "UTF-8"),
+            ("txnType", "76"),
+            ("txnSubType", "01"),
+            ("bizType", "000000"),
+            ("accessType", "0"),
+            ("channelType", "07"),
+            ("fileType", "00"),
+            ("settleDate", &req.settle_date),
+            ("txnTime", &req.txn_time),
+        ]);
+        Ok(form_post(file_url, &self.sign(&p)?))
+    }
+}
+
+/// A back-end answer (query, refund, file transfer) after [`verify_message`]: the fields every caller reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackResponse {
+    /// `00` = the request was handled (for a query: the query itself succeeded; see `orig_resp_code`).
+    pub resp_code: String,
+    pub resp_msg: String,
+    pub params: Params,
+}
+
+impl BackResponse {
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.params
+            .get(k)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// Parses and verifies a back-end answer body (`k=v&…`, not percent-encoded) as signed by UnionPay at `now`.
+pub fn verify_back_response(body: &str, trust: &UnionPayTrust, now: i64) -> Result<BackResponse> {
+    let params = parse_response_body(body)?;
+    verify_message(&params, trust, now)?;
+    Ok(BackResponse {
+        resp_code: required(&params, "respCode")?,
+        resp_msg: params.get("respMsg").cloned().unwrap_or_default(),
+        params,
+    })
+}
+
+/// Sandbox: a back-end answer body as UnionPay writes it: raw `k=v` joined by `&` (no percent-encoding).
+pub fn response_body(params: &Params) -> String {
+    params
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// `fileContent` → the zip archive it carries: base64 of the DEFLATE (zlib) compression of the zip, as the acp
+/// SDK's `deCodeFileContent` reads it.
+pub fn decode_file_content(file_content: &str) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    let compressed = STANDARD
+        .decode(file_content.as_bytes())
+        .map_err(|_| GatewayError::InvalidBase64("fileContent".into()))?;
+    let mut out = Vec::new();
+    flate2::read::ZlibDecoder::new(&compressed[..])
+        .take(64 * 1024 * 1024)
+        .read_to_end(&mut out)
+        .map_err(|_| GatewayError::invalid_field("fileContent", "not zlib data"))?;
+    Ok(out)
+}
+
+/// Sandbox: the `fileContent` of a zip archive (see [`decode_file_content`]).
+pub fn encode_file_content(zip: &[u8]) -> String {
+    use std::io::Write as _;
+    let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    // Writing to a Vec cannot fail.
+    let _ = enc.write_all(zip);
+    STANDARD.encode(enc.finish().unwrap_or_default())
 }
 
 fn form_post(url: &str, params: &Params) -> HttpRequest {
@@ -647,12 +745,14 @@ mod tests {
                     orig_qry_id: "792601011200001234568".into(),
                     txn_amt_fen: 500,
                     back_url: "https://b".into(),
+                    req_reserved: Some("SF1".into()),
                 },
                 BACK_TRANS_URL,
             )
             .unwrap();
         let rp = parse_notify_body(&r.body).unwrap();
         assert_eq!(rp["txnType"], "04");
+        assert_eq!(rp["reqReserved"], "SF1");
         verify_request(&rp, &m.cert).unwrap();
     }
 

@@ -191,6 +191,44 @@ impl MerchantSigner {
         self.post_json(&path, &Body { mchid: &self.mchid }, timestamp, nonce)
     }
 
+    /// `GET /v3/bill/tradebill?bill_date=…&bill_type=ALL`; response: [`parse_bill_response`].
+    pub fn trade_bill(&self, bill_date: &str, timestamp: i64, nonce: &str) -> Result<HttpRequest> {
+        let ok = bill_date.len() == 10
+            && bill_date.bytes().enumerate().all(|(i, b)| {
+                if i == 4 || i == 7 {
+                    b == b'-'
+                } else {
+                    b.is_ascii_digit()
+                }
+            });
+        if !ok {
+            return Err(GatewayError::invalid_field(
+                "bill_date",
+                "expected yyyy-MM-dd",
+            ));
+        }
+        let path = format!("/v3/bill/tradebill?bill_date={bill_date}&bill_type=ALL");
+        self.signed_request(HttpMethod::Get, &path, "", timestamp, nonce)
+    }
+
+    /// `GET` of a bill's `download_url`, signed over its path and query like any API call. The answer is the
+    /// file itself, not signed: check it with [`verify_bill_hash`].
+    pub fn download(&self, download_url: &str, timestamp: i64, nonce: &str) -> Result<HttpRequest> {
+        let path = download_url
+            .strip_prefix(&self.api_base)
+            .or_else(|| {
+                let after_scheme = download_url.split_once("://")?.1;
+                after_scheme.find('/').map(|i| &after_scheme[i..])
+            })
+            .filter(|p| p.starts_with("/v3/"))
+            .ok_or_else(|| {
+                GatewayError::invalid_field("download_url", "not a WeChat Pay API URL")
+            })?;
+        let mut req = self.signed_request(HttpMethod::Get, path, "", timestamp, nonce)?;
+        req.url = download_url.to_owned();
+        Ok(req)
+    }
+
     /// `POST /v3/refund/domestic/refunds`; response: [`parse_refund_response`].
     pub fn refund(
         &self,
@@ -398,6 +436,35 @@ pub fn parse_native_response(body: &[u8]) -> Result<String> {
         code_url: String,
     }
     Ok(from_json::<W>(body)?.code_url)
+}
+
+/// `GET /v3/bill/tradebill` answer: where to download the bill and the SHA1 of its content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillDownload {
+    pub hash_type: String,
+    pub hash_value: String,
+    pub download_url: String,
+}
+
+pub fn parse_bill_response(body: &[u8]) -> Result<BillDownload> {
+    serde_json::from_slice(body).map_err(GatewayError::json)
+}
+
+/// A bill's `hash_value` (lower-case hex SHA1 of its bytes).
+pub fn bill_hash(content: &[u8]) -> String {
+    use sha1::Digest as _;
+    hex::encode(sha1::Sha1::digest(content))
+}
+
+/// The downloaded bill must hash to the `hash_value` of the signed answer that named it (only `SHA1` is used).
+pub fn verify_bill_hash(bill: &BillDownload, content: &[u8]) -> Result<()> {
+    if !bill.hash_type.eq_ignore_ascii_case("SHA1") {
+        return Err(GatewayError::UnsupportedAlgorithm(bill.hash_type.clone()));
+    }
+    if !bill_hash(content).eq_ignore_ascii_case(&bill.hash_value) {
+        return Err(GatewayError::BadSignature);
+    }
+    Ok(())
 }
 
 /// An error body (`{"code":"ORDER_NOT_EXIST","message":"…"}`) of a non-2xx answer.
@@ -1207,6 +1274,79 @@ mod tests {
             private_key: RsaPrivateKey::from_pkcs8_pem(testdata::TEST_MERCHANT_KEY_PEM).unwrap(),
             api_base: "http://127.0.0.1:9999".into(),
         }
+    }
+
+    #[test]
+    fn trade_bill_download_and_hash() {
+        let signer = sandbox_signer();
+        let merchant_pub = RsaPublicKey::from_spki_pem(testdata::TEST_MERCHANT_PUB_PEM).unwrap();
+        let req = signer
+            .trade_bill("2026-11-26", 1_700_000_000, "n1")
+            .unwrap();
+        assert_eq!(
+            req.url,
+            "http://127.0.0.1:9999/v3/bill/tradebill?bill_date=2026-11-26&bill_type=ALL"
+        );
+        let auth = req.header("Authorization").unwrap();
+        verify_request(
+            auth,
+            "GET",
+            "/v3/bill/tradebill?bill_date=2026-11-26&bill_type=ALL",
+            "",
+            &merchant_pub,
+            1_700_000_000,
+        )
+        .unwrap();
+        assert!(signer.trade_bill("2026-1-26", 1, "n").is_err());
+        // The download URL may be on another host (WeChat's); the signature covers its path and query.
+        let d = signer
+            .download(
+                "https://api.mch.weixin.qq.com/v3/billdownload/file?token=abc",
+                1_700_000_000,
+                "n2",
+            )
+            .unwrap();
+        assert_eq!(
+            d.url,
+            "https://api.mch.weixin.qq.com/v3/billdownload/file?token=abc"
+        );
+        verify_request(
+            d.header("Authorization").unwrap(),
+            "GET",
+            "/v3/billdownload/file?token=abc",
+            "",
+            &merchant_pub,
+            1_700_000_000,
+        )
+        .unwrap();
+        let d = signer
+            .download("http://127.0.0.1:9999/v3/billdownload/file?token=x", 1, "n")
+            .unwrap();
+        verify_request(
+            d.header("Authorization").unwrap(),
+            "GET",
+            "/v3/billdownload/file?token=x",
+            "",
+            &merchant_pub,
+            1,
+        )
+        .unwrap();
+        assert!(
+            signer
+                .download("https://evil.example/elsewhere", 1, "n")
+                .is_err()
+        );
+        let bill = BillDownload {
+            hash_type: "SHA1".into(),
+            // SHA1("abc")
+            hash_value: "a9993e364706816aba3e25717850c26c9cd0d89d".into(),
+            download_url: String::new(),
+        };
+        verify_bill_hash(&bill, b"abc").unwrap();
+        assert_eq!(
+            verify_bill_hash(&bill, b"abd").unwrap_err().code(),
+            "bad_signature"
+        );
     }
 
     #[test]

@@ -123,7 +123,14 @@ pub async fn sign_in_with_code(state: &AppState, phone: &str, code: &str, channe
     Ok((session, citizen))
 }
 
-pub async fn staff_sign_in(state: &AppState, username: &str, password: &str, channel: SessionChannel, ip: &str) -> AppResult<(NewSession, Staff)> {
+/// The outcome of a correct staff password: a session, or — when the account has a second factor — the need
+/// for a code first (`staff_security::start_challenge` / `second_factor_now`).
+pub enum StaffSignIn {
+    Signed(NewSession, Staff),
+    SecondFactor(Staff),
+}
+
+pub async fn staff_sign_in(state: &AppState, username: &str, password: &str, channel: SessionChannel, ip: &str) -> AppResult<StaffSignIn> {
     let username = username.trim();
     if username.is_empty() || username.len() > 64 || password.is_empty() || password.len() > 256 {
         return Err(invalid_credentials());
@@ -145,15 +152,25 @@ pub async fn staff_sign_in(state: &AppState, username: &str, password: &str, cha
     let actor = Actor { kind: shenfen_store::ActorKind::Staff, id: staff.as_ref().map(|s| s.id.clone()).unwrap_or_else(|| "-".into()), ip: ip.to_string() };
     match staff {
         Some(s) if ok && s.active => {
-            let session = create_session(state, PrincipalKind::Staff, &s.id, channel).await?;
-            state.audit(&actor, "staff.sign_in", &format!("staff:{}", s.id), serde_json::json!({ "channel": channel.as_str() })).await?;
-            Ok((session, s))
+            if state.store.staff_security(&s.id).await?.is_some_and(|sec| sec.totp_secret_enc.is_some()) {
+                return Ok(StaffSignIn::SecondFactor(s));
+            }
+            let session = open_staff_session(state, &s, channel, ip, false).await?;
+            Ok(StaffSignIn::Signed(session, s))
         }
         _ => {
             state.audit(&actor, "staff.sign_in_failed", &format!("username:{username}"), serde_json::json!({})).await?;
             Err(invalid_credentials())
         }
     }
+}
+
+/// Opens a staff session once every factor has been checked, and audits the sign-in.
+pub async fn open_staff_session(state: &AppState, s: &Staff, channel: SessionChannel, ip: &str, second_factor: bool) -> AppResult<NewSession> {
+    let session = create_session(state, PrincipalKind::Staff, &s.id, channel).await?;
+    let actor = Actor { kind: shenfen_store::ActorKind::Staff, id: s.id.clone(), ip: ip.to_string() };
+    state.audit(&actor, "staff.sign_in", &format!("staff:{}", s.id), serde_json::json!({ "channel": channel.as_str(), "second_factor": second_factor })).await?;
+    Ok(session)
 }
 
 fn invalid_credentials() -> AppError {
@@ -242,21 +259,28 @@ pub async fn verify_primary(state: &AppState, citizen: &Citizen, name: &str, id_
     };
     let updated = state.store.record_primary_verification(&citizen.id, &ident, state.now_ms()).await?;
     state.audit(actor, "citizen.verify_primary", &format!("citizen:{}", citizen.id), serde_json::json!({ "id_number": id.masked() })).await?;
+    // The card on file starts the expiry reminders. The verification stands even if this write fails (logged);
+    // the next verification or issued card records it.
+    if let Some(issued) = resident.card_issued_on
+        && let Err(e) = crate::cards::record_registry_card(state, &updated.id, &id, issued).await
+    {
+        tracing::warn!(error = %e.code, "card from the registry not recorded");
+    }
     Ok(updated)
 }
 
 /// The verified ID number of a citizen, decrypted (only for calls to the registry; never displayed).
-fn decrypt_id(state: &AppState, citizen: &Citizen) -> AppResult<IdNumber> {
+pub(crate) fn decrypt_id(state: &AppState, citizen: &Citizen) -> AppResult<IdNumber> {
     let enc = citizen.id_number_enc.as_deref().ok_or_else(primary_required)?;
     let plain = state.keys.decrypt_field(enc)?;
     Ok(IdNumber::parse(&plain).map_err(|_| AppError::internal())?)
 }
 
-fn primary_required() -> AppError {
+pub(crate) fn primary_required() -> AppError {
     AppError::new(StatusCode::CONFLICT, "primary_required", "请先完成初级实名认证。", "Complete primary verification first.")
 }
 
-async fn resident_of(state: &AppState, citizen: &Citizen) -> AppResult<ResidentRecord> {
+pub(crate) async fn resident_of(state: &AppState, citizen: &Citizen) -> AppResult<ResidentRecord> {
     let id = decrypt_id(state, citizen)?;
     state.registry.lookup(&id).await.map_err(|RegistryError::Unavailable| registry_unavailable())?.ok_or_else(identity_mismatch)
 }

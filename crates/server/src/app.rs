@@ -67,8 +67,14 @@ pub struct Inner {
     pub sms_provider: Arc<dyn crate::notify::SmsProvider>,
     /// Wakes this instance's notification worker when something was enqueued.
     pub notify_wake: Arc<tokio::sync::Notify>,
+    /// Wakes this instance's consumer of carrier tracking events when a push was stored.
+    pub shipments_wake: Arc<tokio::sync::Notify>,
     /// This instance's lease-holder name in the notification queue.
     pub worker_id: String,
+    /// Fans new in-app notifications (written by any instance) out to the live streams open here.
+    pub live: crate::notify::live::LiveHub,
+    /// Web Push sender (`None` when switched off).
+    pub web_push: Option<Arc<crate::notify::push::WebPush>>,
     pub metrics: PrometheusHandle,
     pub clock: Clock,
     /// Today's point loads, reused for up to a second (see `appointments::LoadCache`).
@@ -76,6 +82,8 @@ pub struct Inner {
     /// Payment provider adapters (`None` only if the configuration could not build them; start-up refuses that
     /// outside tests, see `build_state`).
     pub payment_providers: Option<crate::payments::providers::Providers>,
+    /// The express carrier (EMS) for card delivery (`None` only if the configuration could not build it, as above).
+    pub carrier: Option<Arc<dyn crate::logistics::ExpressCarrier>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -133,19 +141,23 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::pages::router(state.clone()))
         .merge(api)
         .merge(crate::notify::callbacks::router())
-        .merge(crate::payments::callback_router());
+        .merge(crate::payments::callback_router())
+        .merge(crate::logistics::callback_router());
     if state.config.demo {
         routes = routes.merge(crate::notify::sandbox::router(crate::notify::sandbox::SandboxState::new(&state.config, state.store.clone())));
+        routes = routes.merge(crate::notify::push_sandbox::router(crate::notify::push_sandbox::PushSandbox::new(&state.config.public_url)));
         match crate::payments::sandbox::PaymentSandboxes::from_config(&state.config, &state.config.public_url) {
             Ok(sandboxes) => routes = routes.merge(crate::payments::sandbox::router(sandboxes)),
             Err(e) => tracing::error!(error = %e, "payment sandboxes not mounted"),
         }
+        routes = routes.merge(crate::logistics::sandbox::router(crate::logistics::sandbox::EmsSandbox::from_config(&state.config)));
     }
     routes
         .merge(crate::ops::router(openapi))
         .fallback(|| async { AppError::not_found() })
         .method_not_allowed_fallback(|| async { AppError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(state.clone(), crate::staff_security::password_gate))
         .layer(middleware::from_fn_with_state(state.clone(), csrf_guard))
         .layer(middleware::from_fn_with_state(state.clone(), render_errors))
         .layer(CatchPanicLayer::custom(|_| AppError::internal().into_response()))
@@ -373,9 +385,35 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
             if let Err(e) = crate::payments::housekeeping(&payments).await {
                 tracing::warn!(error = %e.message_en, "payment housekeeping failed; will retry");
             }
+            match crate::applications::housekeeping(&payments).await {
+                Ok(done) if done != Default::default() => tracing::info!(expired = done.expired, paid = done.paid, "application housekeeping"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e.message_en, "application housekeeping failed; will retry"),
+            }
+            // Tracking of shipments whose pushes were lost (each shipment claimed by one instance).
+            if let Err(e) = crate::logistics::poll(&payments).await {
+                tracing::warn!(error = %e.message_en, "shipment tracking poll failed; will retry");
+            }
+
+        }
+    });
+    // Carrier tracking events move applications (delivered, returned): at once when a push wakes it, and every few
+    // seconds for events that came by polling or whose consumer died (each event is leased to one instance).
+    let shipments = state.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shipments.shipments_wake.notified() => {}
+                _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+            }
+            if let Err(e) = crate::applications::apply_shipment_events(&shipments).await {
+                tracing::warn!(error = %e.message_en, "applying tracking events failed; will retry");
+            }
         }
     });
     crate::notify::spawn_worker(state.clone());
+    crate::cards::spawn_expiry_job(state.clone());
+    crate::retention::spawn(state.clone());
     tracing::info!(addr = %listener.local_addr()?, "Shenfen listening");
     let app = router(state);
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown_signal()).await?;

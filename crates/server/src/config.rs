@@ -43,6 +43,31 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// Payment providers: gateway URLs, merchant ids, keys. Demo mode defaults to the instance's own sandboxes.
     pub payments: PaymentsConfig,
+    /// Express delivery of finished cards: the EMS account, tracking polls, the EMS sandbox.
+    pub logistics: crate::logistics::LogisticsConfig,
+    /// ID-card applications: the online route's rules, the review lease, the production-cycle target.
+    pub applications: ApplicationsConfig,
+    /// How long each class of personal data is kept, and the daily job that deletes the rest (`/privacy`).
+    pub retention: crate::retention::RetentionConfig,
+    /// Service statistics: the assumptions behind "trips and time saved" (`shenfen_domain::stats::SavingsModel`).
+    pub stats: shenfen_domain::stats::SavingsModel,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ApplicationsConfig {
+    /// Who may apply fully online, and its limits (defaults: Hefei's published rules).
+    pub online: shenfen_domain::eligibility::OnlineRules,
+    /// How long a reviewer's claim on an application lasts without activity.
+    pub review_lease_minutes: u32,
+    /// Working days from submission to card (default 15) and the at-risk warning.
+    pub sla: shenfen_domain::sla::SlaPolicy,
+}
+
+impl Default for ApplicationsConfig {
+    fn default() -> Self {
+        ApplicationsConfig { online: Default::default(), review_lease_minutes: 15, sla: Default::default() }
+    }
 }
 
 /// Which SMS provider the notification worker sends through.
@@ -61,7 +86,10 @@ pub struct NotifyConfig {
     pub provider: SmsProviderKind,
     /// How often an idle worker looks for due jobs (enqueue also wakes it).
     pub poll_ms: u64,
+    /// Jobs claimed per statement.
     pub batch: u32,
+    /// Provider calls a worker has in flight at once.
+    pub concurrency: usize,
     /// How long a claimed job stays with one worker before another may take it over.
     pub lease_secs: i64,
     pub max_attempts: i64,
@@ -81,6 +109,98 @@ pub struct NotifyConfig {
     pub tencent: TencentSmsConfig,
     /// The provider sandboxes mounted under `/sandbox/…` in demo mode.
     pub sandbox: SandboxSmsConfig,
+    /// The live stream of in-app notifications to open pages (server-sent events).
+    pub live: LiveConfig,
+    /// Card expiry reminders (到期短信提醒).
+    pub expiry: ExpiryConfig,
+    /// Web Push to installed web apps and browsers that opted in.
+    pub push: PushConfig,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PushConfig {
+    pub enabled: bool,
+    /// The VAPID private key: 32 bytes, base64url (a P-256 scalar). Unset = derived from `secrets.cookie_key`, so
+    /// every instance has the same one; set it explicitly if the cookie key may ever be rotated (a new VAPID key
+    /// invalidates every subscription).
+    pub vapid_private_key: Option<String>,
+    /// Contact for push services (`mailto:` or `https:`), sent in every VAPID token.
+    pub subject: String,
+    /// How long a push service keeps an undelivered message.
+    pub ttl_secs: u32,
+    pub timeout_ms: u64,
+    /// Hosts (or `.suffix`es) subscription endpoints may point at: the browsers' push services. This instance's
+    /// own origin (its sandbox push service) is added in demo mode. Anything else is refused, so a subscription
+    /// cannot make the server post to arbitrary addresses.
+    pub allowed_endpoint_hosts: Vec<String>,
+    /// Subscriptions (browsers, devices) per citizen.
+    pub max_subscriptions_per_citizen: u32,
+}
+
+impl std::fmt::Debug for PushConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushConfig").field("enabled", &self.enabled).field("subject", &self.subject).finish_non_exhaustive()
+    }
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        PushConfig {
+            enabled: true,
+            vapid_private_key: None,
+            subject: "mailto:webpush@shenfen.invalid".into(),
+            ttl_secs: 86_400,
+            timeout_ms: 5_000,
+            allowed_endpoint_hosts: vec![
+                "fcm.googleapis.com".into(),
+                "updates.push.services.mozilla.com".into(),
+                ".push.apple.com".into(),
+                ".notify.windows.com".into(),
+            ],
+            max_subscriptions_per_citizen: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LiveConfig {
+    /// How often each instance's hub looks for new in-app notifications (from any instance) while pages listen.
+    pub poll_ms: u64,
+    /// How far back each look reaches again, for rows committed late or stamped by a slightly different clock.
+    pub overlap_ms: i64,
+    /// Interval of the keep-alive comment on an idle stream.
+    pub heartbeat_ms: u64,
+    /// A stream ends after this long (the browser reconnects, and the session is checked afresh).
+    pub stream_max_secs: u64,
+    /// Open streams per citizen on one instance (tabs, devices).
+    pub max_streams_per_citizen: usize,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig { poll_ms: 500, overlap_ms: 3_000, heartbeat_ms: 15_000, stream_max_secs: 1_800, max_streams_per_citizen: 5 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExpiryConfig {
+    /// Run the daily reminder job on this instance (every instance may: a reminder is sent once either way).
+    pub enabled: bool,
+    /// Remind when a card has at most this many days left, once per window (default 90, then 30).
+    pub windows_days: Vec<i64>,
+    /// How often the job looks; a run finds only what became due since the last one.
+    pub interval_secs: u64,
+    /// Cards claimed per statement.
+    pub batch: u32,
+}
+
+impl Default for ExpiryConfig {
+    fn default() -> Self {
+        ExpiryConfig { enabled: true, windows_days: vec![90, 30], interval_secs: 3_600, batch: 500 }
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -142,7 +262,8 @@ impl Default for NotifyConfig {
         NotifyConfig {
             provider: SmsProviderKind::Outbox,
             poll_ms: 1_000,
-            batch: 50,
+            batch: 100,
+            concurrency: 32,
             lease_secs: 60,
             max_attempts: 5,
             backoff_base_ms: 30_000,
@@ -155,6 +276,9 @@ impl Default for NotifyConfig {
             aliyun: AliyunSmsConfig::default(),
             tencent: TencentSmsConfig::default(),
             sandbox: SandboxSmsConfig::default(),
+            live: LiveConfig::default(),
+            expiry: ExpiryConfig::default(),
+            push: PushConfig::default(),
         }
     }
 }
@@ -210,6 +334,15 @@ impl NotifyConfig {
             if url.is_none() || self.callback_token.as_deref().is_none_or(|t| t.len() < 16) {
                 bail!("notify: outside demo mode the SMS provider needs base_url and a callback_token of at least 16 characters");
             }
+        }
+        if self.live.poll_ms == 0 || self.live.heartbeat_ms == 0 || self.live.max_streams_per_citizen == 0 || self.live.overlap_ms < 0 {
+            bail!("notify.live: poll_ms, heartbeat_ms and max_streams_per_citizen must be at least 1, overlap_ms not negative");
+        }
+        if self.expiry.windows_days.is_empty() || self.expiry.windows_days.iter().any(|d| !(1..=3650).contains(d)) || self.expiry.batch == 0 {
+            bail!("notify.expiry: windows_days must list 1–3650 day windows, batch at least 1");
+        }
+        if !(self.push.subject.starts_with("mailto:") || self.push.subject.starts_with("https:")) {
+            bail!("notify.push.subject must be a mailto: or https: URL");
         }
         if !["acs3", "v1"].contains(&self.aliyun.signature.as_str()) {
             bail!("notify.aliyun.signature must be acs3 or v1");
@@ -277,12 +410,19 @@ impl std::fmt::Debug for Secrets {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
+    /// How long a one-time SMS code is valid, in seconds.
     pub sms_code_ttl_secs: i64,
+    /// Wrong attempts that burn a code.
     pub sms_code_max_attempts: u32,
+    /// At most one code per number per this many seconds.
     pub sms_resend_interval_secs: i64,
+    /// Codes per number per day (China time).
     pub sms_per_number_per_day: u32,
+    /// Codes per client address per day (China time).
     pub sms_per_ip_per_day: u32,
+    /// Staff sign-in attempts per username per 15 minutes (five times this per address).
     pub staff_sign_in_failures_per_15min: u32,
+    /// Session lifetime, in hours.
     pub session_ttl_hours: i64,
     /// Largest JSON or form body accepted, in bytes.
     pub max_body_bytes: usize,
@@ -308,6 +448,10 @@ impl Default for Config {
             map: MapConfig::default(),
             notify: NotifyConfig::default(),
             payments: PaymentsConfig::default(),
+            applications: ApplicationsConfig::default(),
+            logistics: Default::default(),
+            retention: Default::default(),
+            stats: Default::default(),
         }
     }
 }
@@ -348,6 +492,9 @@ impl Config {
         config.map.check()?;
         config.notify.check(config.demo)?;
         config.payments.check(config.demo)?;
+        config.logistics.check(config.demo)?;
+        config.retention.check()?;
+        config.stats.validate().map_err(anyhow::Error::msg)?;
         Ok(config)
     }
 
@@ -372,6 +519,7 @@ impl Config {
 pub struct PaymentsConfig {
     pub alipay: AlipayPayConfig,
     pub wechat: WechatPayConfig,
+    pub unionpay: UnionpayPayConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -448,6 +596,46 @@ impl Default for WechatPayConfig {
     }
 }
 
+/// `[payments.unionpay]`: UnionPay online gateway (全渠道) 5.1.0, signMethod 01.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UnionpayPayConfig {
+    /// `https://gateway.95516.com` in production (the default outside demo mode); `/gateway/api/…` is appended.
+    pub gateway_base: Option<String>,
+    /// Where the reconciliation file is fetched: `https://filedownload.95516.com` in production.
+    pub file_base: Option<String>,
+    pub mer_id: String,
+    /// Our signing key and its certificate (`certId` is the certificate's serial), as exported from the .pfx.
+    pub sign_key_pem: Option<String>,
+    pub sign_key_path: Option<PathBuf>,
+    pub sign_cert_pem: Option<String>,
+    pub sign_cert_path: Option<PathBuf>,
+    /// UnionPay's root and intermediate certificates (`acp_prod_root.cer`, `acp_prod_middle.cer`): a
+    /// notification's signing certificate must chain to them.
+    pub root_cert_pem: Option<String>,
+    pub root_cert_path: Option<PathBuf>,
+    pub middle_cert_pem: Option<String>,
+    pub middle_cert_path: Option<PathBuf>,
+}
+
+impl Default for UnionpayPayConfig {
+    fn default() -> Self {
+        UnionpayPayConfig {
+            gateway_base: None,
+            file_base: None,
+            mer_id: "777290058110048".into(),
+            sign_key_pem: None,
+            sign_key_path: None,
+            sign_cert_pem: None,
+            sign_cert_path: None,
+            root_cert_pem: None,
+            root_cert_path: None,
+            middle_cert_pem: None,
+            middle_cert_path: None,
+        }
+    }
+}
+
 impl PaymentsConfig {
     fn check(&self, demo: bool) -> anyhow::Result<()> {
         if demo {
@@ -476,6 +664,17 @@ impl PaymentsConfig {
         }
         if w.apiv3_key.as_deref().is_none_or(|k| k.len() != 32) {
             bail!("payments.wechat.apiv3_key (32 bytes) is required outside demo mode");
+        }
+        let u = &self.unionpay;
+        for (inline, path, what) in [
+            (&u.sign_key_pem, &u.sign_key_path, "sign_key"),
+            (&u.sign_cert_pem, &u.sign_cert_path, "sign_cert"),
+            (&u.root_cert_pem, &u.root_cert_path, "root_cert"),
+            (&u.middle_cert_pem, &u.middle_cert_path, "middle_cert"),
+        ] {
+            if inline.is_none() && path.is_none() {
+                bail!("payments.unionpay: {what}_pem or {what}_path is required outside demo mode");
+            }
         }
         Ok(())
     }

@@ -125,6 +125,17 @@ impl Keys {
         ct_eq(self.receipt_token(order_no).as_bytes(), token.as_bytes())
     }
 
+    /// A 32-byte secret for another purpose, derived from the cookie key under `label` (key separation by HMAC),
+    /// so instances sharing their keys share it too without another configured secret.
+    pub fn derived_secret(&self, label: &str) -> [u8; 32] {
+        let hex_mac = self.mac(&self.cookie, &[b"derived", label.as_bytes()]);
+        let mut out = [0u8; 32];
+        if let Ok(bytes) = hex::decode(hex_mac) {
+            out.copy_from_slice(&bytes[..32]);
+        }
+        out
+    }
+
     pub fn csrf_ok(&self, cookie_value: &str, form_token: &str) -> bool {
         ct_eq(self.csrf_token(cookie_value).as_bytes(), form_token.as_bytes())
     }
@@ -141,7 +152,7 @@ impl Keys {
 
 /// A random 256-bit bearer/session token; only its SHA-256 is stored.
 /// Constant-time comparison of two tokens (the length is not secret).
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -1,8 +1,11 @@
 //! Demo data (`shenfen seed-demo`, and automatically on a fresh demo database): acceptance points synthesised
 //! from Hefei's sub-districts, and one staff account per role with documented passwords (docs/demo.md).
-//! Synthetic residents live in the demo population registry (`registry.rs`).
+//! Synthetic residents live in the demo population registry (`registry.rs`); a deterministic past (accounts,
+//! visits, payments, applications) for the statistics is made by [`history`].
 
 use shenfen_store::{AcceptancePoint, DynStore, Role, Scope, ScopeKind, Staff, new_id};
+
+pub mod history;
 
 const TOWNSHIPS_CSV: &str = include_str!("../data/demo/hefei_urban_townships_nbs2023.csv");
 

@@ -1,4 +1,5 @@
-//! `shenfen`: the one binary. `serve` (default), `migrate`, `seed-demo`, `audit verify`, `photo …`, `bench <scenario>`.
+//! `shenfen`: the one binary. `serve` (default), `migrate`, `seed-demo`, `audit verify`, `staff …`, `backup`,
+//! `restore`, `config reference`, `retention run`, `photo …`, `bench <scenario>`. Operator commands live in `cli.rs`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +36,25 @@ enum Command {
         #[command(subcommand)]
         command: shenfen_portrait::PhotoCommand,
     },
+    /// Staff accounts: add, disable, enable, reset, list (audited as the operator).
+    Staff {
+        #[command(subcommand)]
+        command: shenfen_server::cli::StaffCommand,
+    },
+    /// Back up the database (`--to DIR|FILE`), or `backup check FILE`.
+    Backup(shenfen_server::cli::BackupArgs),
+    /// Restore a backup into a database, refusing damaged or foreign files.
+    Restore(shenfen_server::cli::RestoreArgs),
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        command: shenfen_server::cli::ConfigCommand,
+    },
+    /// Data retention.
+    Retention {
+        #[command(subcommand)]
+        command: shenfen_server::cli::RetentionCommand,
+    },
     /// Run a benchmark scenario (`shenfen bench list` shows them).
     Bench {
         scenario: String,
@@ -52,9 +72,11 @@ enum AuditCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The photo tools need no configuration, database or runtime.
-    if let Some(Command::Photo { command }) = cli.command {
-        return shenfen_portrait::run(command);
-    }
+    let command = match cli.command {
+        Some(Command::Photo { command }) => return shenfen_portrait::run(command),
+        Some(Command::Config { command }) => return shenfen_server::cli::config(command),
+        other => other,
+    };
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -70,7 +92,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve), config)) {
+    match runtime.block_on(run(command.unwrap_or(Command::Serve), config)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("shenfen: {e:#}");
@@ -98,27 +120,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let staff = state.store.list_staff().await?.len();
             println!("demo data present: {points} acceptance points, {staff} staff accounts");
         }
-        Command::Audit { command: AuditCommand::Verify } => {
-            let store = shenfen_store::connect(&config.database_url()).await?;
-            store.migrate().await?;
-            let head = store.audit_head().await?;
-            let mut entries = Vec::new();
-            let mut after = 0;
-            loop {
-                let page = store.audit_entries(after, 10_000).await?;
-                let Some(last) = page.last() else { break };
-                after = last.seq;
-                entries.extend(page);
-            }
-            match shenfen_store::audit::verify_chain(&entries, (head.0, &head.1)) {
-                Ok(n) => println!("audit log intact: {n} entries, head {}", &head.1[..16]),
-                Err(e) => {
-                    eprintln!("AUDIT LOG TAMPERED: {e}");
-                    return Ok(ExitCode::from(1));
-                }
-            }
-        }
-        Command::Photo { .. } => unreachable!("handled before start-up"),
+        Command::Audit { command: AuditCommand::Verify } => return shenfen_server::cli::audit_verify(&config).await,
+        Command::Staff { command } => return shenfen_server::cli::staff(command, &config).await,
+        Command::Backup(args) => return shenfen_server::cli::backup(args, &config).await,
+        Command::Restore(args) => return shenfen_server::cli::restore(args, &config).await,
+        Command::Retention { command } => return shenfen_server::cli::retention(command, config).await,
+        Command::Photo { .. } | Command::Config { .. } => unreachable!("handled before start-up"),
         Command::Bench { scenario, args } => {
             if scenario == "list" {
                 for s in shenfen_server::bench::SCENARIOS {

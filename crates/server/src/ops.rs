@@ -34,5 +34,25 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    sample_gauges(&state).await;
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+}
+
+/// Database-wide gauges, read at scrape time (every instance reports the same figures; alert on `max`). A failed
+/// read leaves the previous values and shows in `shenfen_gauge_errors_total`.
+async fn sample_gauges(state: &AppState) {
+    match state.store.queue_stats(state.now_ms()).await {
+        Ok(q) => {
+            metrics::gauge!("shenfen_notification_queue_due").set(q.notifications_due as f64);
+            metrics::gauge!("shenfen_notification_queue_oldest_due_seconds").set(q.notifications_oldest_due_ms as f64 / 1000.0);
+            metrics::gauge!("shenfen_payments_awaiting_provider").set(q.payments_awaiting as f64);
+            metrics::gauge!("shenfen_payments_oldest_awaiting_seconds").set(q.payments_oldest_awaiting_ms as f64 / 1000.0);
+            // Present from the first scrape, so `increase()` in the alert rule has a baseline.
+            metrics::counter!("shenfen_gauge_errors_total").increment(0);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "gauge sampling failed");
+            metrics::counter!("shenfen_gauge_errors_total").increment(1);
+        }
+    }
 }

@@ -332,7 +332,7 @@ on_both!(role_matrix, |app| {
         }))
     };
     assert_eq!(new_staff("new.reviewer", "reviewer", "district", "340103").send().await.unwrap().status(), 201);
-    assert_eq!(error_code(new_staff("new.reviewer", "reviewer", "district", "340103").send().await.unwrap()).await.1, "conflict");
+    assert_eq!(error_code(new_staff("new.reviewer", "reviewer", "district", "340103").send().await.unwrap()).await.1, "username_taken");
     assert_eq!(error_code(new_staff("x", "reviewer", "district", "340103").send().await.unwrap()).await.1, "staff_invalid");
     assert_eq!(error_code(new_staff("nobody", "chief", "district", "340103").send().await.unwrap()).await.1, "staff_invalid");
     assert_eq!(new_staff("outside", "reviewer", "district", "320102").send().await.unwrap().status(), 403, "outside the admin's province");

@@ -69,18 +69,8 @@ fn location(r: &reqwest::Response) -> String {
     r.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
 }
 
-/// Signs a citizen in through the pages; with `id_number`, also verifies them (primary level).
 async fn citizen(app: &TestApp, phone: &str, verify: Option<(&str, &str)>) -> (reqwest::Client, String) {
-    let c = http();
-    let (_, html) = get(&c, app, "/sign-in").await;
-    let csrf = csrf_of(&html);
-    assert_eq!(post(&c, app, "/sign-in/code", &[("csrf", &csrf), ("phone", phone), ("next", "/")]).await.status(), 200);
-    let code = app.last_code(phone).await;
-    assert_eq!(post(&c, app, "/sign-in", &[("csrf", &csrf), ("phone", phone), ("code", &code), ("next", "/")]).await.status(), 303);
-    if let Some((name, id)) = verify {
-        assert_eq!(post(&c, app, "/me/verify", &[("csrf", &csrf), ("name", name), ("id_number", id)]).await.status(), 303);
-    }
-    (c, csrf)
+    support::citizen_pages(app, phone, verify).await
 }
 
 async fn staff(app: &TestApp, username: &str) -> (reqwest::Client, String) {

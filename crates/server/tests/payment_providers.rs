@@ -11,11 +11,16 @@ use axum::routing::post;
 use shenfen_domain::payments::PaymentChannel;
 use shenfen_gateways::wechatpay::PlatformKeys;
 use shenfen_gateways::{Certificate, RsaPrivateKey, RsaPublicKey};
-use shenfen_server::payments::provider::{NoticeOutcome, PaymentProvider, ProviderError, QueryOutcome, RefundOutcome, StartRequest, Started};
+use shenfen_gateways::statements::EntryKind;
+use shenfen_server::payments::provider::{NoticeOutcome, OrderRef, PaymentProvider, ProviderError, QueryOutcome, RefundOrder, RefundOutcome, StartRequest, Started};
 use shenfen_server::payments::providers::alipay::AlipayProvider;
 use shenfen_server::payments::providers::demo_keys;
 use shenfen_server::payments::providers::wechat::WechatProvider;
 use shenfen_server::payments::sandbox::alipay::{AlipaySandbox, router as alipay_router};
+use shenfen_gateways::unionpay::UnionPayTrust;
+use shenfen_server::payments::providers::unionpay::UnionpayProvider;
+use shenfen_server::payments::sandbox::Discrepancy;
+use shenfen_server::payments::sandbox::unionpay::{UnionpaySandbox, router as unionpay_router};
 use shenfen_server::payments::sandbox::wechat::{WechatSandbox, router as wechat_router};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
@@ -34,15 +39,12 @@ type Notice = (HeaderMap, Vec<u8>);
 /// Our notification endpoint: records what arrives, answers like we would.
 async fn receiver() -> (String, mpsc::UnboundedReceiver<Notice>) {
     let (tx, rx) = mpsc::unbounded_channel::<Notice>();
-    let app = Router::new()
-        .route(
-            "/notify",
-            post(|State(tx): State<mpsc::UnboundedSender<Notice>>, headers: HeaderMap, body: Bytes| async move {
-                let _ = tx.send((headers, body.to_vec()));
-                "success"
-            }),
-        )
-        .with_state(tx);
+    let record = post(|State(tx): State<mpsc::UnboundedSender<Notice>>, headers: HeaderMap, body: Bytes| async move {
+        let _ = tx.send((headers, body.to_vec()));
+        "success"
+    });
+    // `/callbacks/payments/unionpay` too: the UnionPay adapter names it as backUrl of refunds.
+    let app = Router::new().route("/notify", record.clone()).route("/callbacks/payments/unionpay", record).with_state(tx);
     (format!("{}/notify", serve(app).await), rx)
 }
 
@@ -97,7 +99,21 @@ fn start_request(order_no: &str, channel: PaymentChannel, notify_url: &str) -> S
         notify_url: notify_url.into(),
         client_ip: "127.0.0.1".into(),
         expires_at: OffsetDateTime::now_utc() + time::Duration::hours(48),
+        opened_at: OffsetDateTime::now_utc().replace_nanosecond(0).unwrap(),
     }
+}
+
+/// An order of 20 yuan known by number, as the reconciliation job hands it to an adapter.
+fn oref(order_no: &str) -> OrderRef {
+    OrderRef::new(order_no, 2000)
+}
+
+fn refund_of(refund_no: &str, amount_fen: i64, reason: &str) -> RefundOrder {
+    RefundOrder { refund_no: refund_no.into(), amount_fen, reason: reason.into(), requested_at: OffsetDateTime::now_utc() }
+}
+
+fn today() -> time::Date {
+    OffsetDateTime::now_utc().to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap()).date()
 }
 
 /// Opens the cashier for a started order and returns the cashier URL (after the gateway's redirect).
@@ -134,7 +150,7 @@ async fn alipay_wap_pay_notify_verifies_and_tampering_is_rejected() {
     let cashier = alipay_cashier(&started).await;
     let page = browser().get(&cashier).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("SF20250101000001"));
-    assert!(matches!(rig.provider.query("SF20250101000001").await.unwrap(), QueryOutcome::NotPaid));
+    assert!(matches!(rig.provider.query(&oref("SF20250101000001")).await.unwrap(), QueryOutcome::NotPaid));
     decide(&cashier, "approve", "normal").await;
 
     let (headers, body) = next_notice(&mut rig.rx).await;
@@ -153,7 +169,7 @@ async fn alipay_wap_pay_notify_verifies_and_tampering_is_rejected() {
     let err = rig.provider.verify_notice(&headers, tampered.as_bytes(), OffsetDateTime::now_utc()).unwrap_err();
     assert!(matches!(err, ProviderError::Verification(_)), "{err:?}");
 
-    let q = rig.provider.query("SF20250101000001").await.unwrap();
+    let q = rig.provider.query(&oref("SF20250101000001")).await.unwrap();
     assert!(matches!(q, QueryOutcome::Paid { amount_fen: 2000, .. }), "{q:?}");
 }
 
@@ -179,7 +195,7 @@ async fn alipay_lost_and_late_notices() {
     let started = rig.provider.start(&start_request("SF20250101000003", PaymentChannel::Alipay, &rig.notify_url)).await.unwrap();
     decide(&alipay_cashier(&started).await, "approve", "lost").await;
     no_notice(&mut rig.rx, Duration::from_millis(800)).await;
-    assert!(matches!(rig.provider.query("SF20250101000003").await.unwrap(), QueryOutcome::Paid { amount_fen: 2000, .. }));
+    assert!(matches!(rig.provider.query(&oref("SF20250101000003")).await.unwrap(), QueryOutcome::Paid { amount_fen: 2000, .. }));
 
     let started = rig.provider.start(&start_request("SF20250101000004", PaymentChannel::Alipay, &rig.notify_url)).await.unwrap();
     decide(&alipay_cashier(&started).await, "approve", "late").await;
@@ -196,12 +212,12 @@ async fn alipay_decline_close_and_unknown_order() {
     let (h, b) = next_notice(&mut rig.rx).await;
     let n = rig.provider.verify_notice(&h, &b, OffsetDateTime::now_utc()).unwrap();
     assert!(matches!(n.outcome, NoticeOutcome::Failed { .. }), "{n:?}");
-    assert_eq!(rig.provider.query("SF20250101000005").await.unwrap(), QueryOutcome::Closed);
+    assert_eq!(rig.provider.query(&oref("SF20250101000005")).await.unwrap(), QueryOutcome::Closed);
 
     rig.provider.start(&start_request("SF20250101000006", PaymentChannel::AlipayQr, &rig.notify_url)).await.unwrap();
-    rig.provider.close("SF20250101000006").await.unwrap();
-    assert_eq!(rig.provider.query("SF20250101000006").await.unwrap(), QueryOutcome::Closed);
-    assert_eq!(rig.provider.query("SF20259999999999").await.unwrap(), QueryOutcome::NotFound);
+    rig.provider.close(&oref("SF20250101000006")).await.unwrap();
+    assert_eq!(rig.provider.query(&oref("SF20250101000006")).await.unwrap(), QueryOutcome::Closed);
+    assert_eq!(rig.provider.query(&oref("SF20259999999999")).await.unwrap(), QueryOutcome::NotFound);
 }
 
 #[tokio::test]
@@ -211,23 +227,24 @@ async fn alipay_refund_within_paid_and_statement() {
     decide(&alipay_cashier(&started).await, "approve", "normal").await;
     next_notice(&mut rig.rx).await;
 
-    let r = rig.provider.refund("SF20250101000007", "RF1", 1500, 2000, "申请被驳回").await.unwrap();
+    let r = rig.provider.refund(&oref("SF20250101000007"), &refund_of("RF1", 1500, "申请被驳回")).await.unwrap();
     assert!(matches!(r, RefundOutcome::Succeeded { .. }), "{r:?}");
     // Repeating the same refund moves no money and is not refused.
-    assert!(matches!(rig.provider.refund("SF20250101000007", "RF1", 1500, 2000, "").await.unwrap(), RefundOutcome::Succeeded { .. }));
+    assert!(matches!(rig.provider.refund(&oref("SF20250101000007"), &refund_of("RF1", 1500, "")).await.unwrap(), RefundOutcome::Succeeded { .. }));
     // 15.00 + 10.00 > 20.00: the sandbox refuses, as Alipay does.
-    let over = rig.provider.refund("SF20250101000007", "RF2", 1000, 2000, "").await.unwrap();
+    let over = rig.provider.refund(&oref("SF20250101000007"), &refund_of("RF2", 1000, "")).await.unwrap();
     assert_eq!(over, RefundOutcome::Failed { code: "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL".into() });
-    assert!(matches!(rig.provider.refund("SF20250101000007", "RF3", 500, 2000, "").await.unwrap(), RefundOutcome::Succeeded { .. }));
+    assert!(matches!(rig.provider.refund(&oref("SF20250101000007"), &refund_of("RF3", 500, "")).await.unwrap(), RefundOutcome::Succeeded { .. }));
 
-    let beijing = time::UtcOffset::from_hms(8, 0, 0).unwrap();
-    let today = OffsetDateTime::now_utc().to_offset(beijing).date();
-    let date = format!("{:04}-{:02}-{:02}", today.year(), u8::from(today.month()), today.day());
-    let bill = browser().get(format!("{}/sandbox/alipay/bill?date={date}", rig.base)).send().await.unwrap().text().await.unwrap();
-    let pay_row = bill.lines().find(|l| l.contains(",SF20250101000007,交易,")).expect("the paid order is in the statement");
-    assert!(pay_row.contains(",20.00,20.00,"), "{pay_row}");
-    assert_eq!(bill.lines().filter(|l| l.contains(",SF20250101000007,退款,")).count(), 2, "{bill}");
-    assert!(bill.contains("#交易合计：1笔"));
+    // The day's bill, through alipay.data.dataservice.bill.downloadurl.query and the zip of GBK CSV it names.
+    let st = rig.provider.statement(today()).await.unwrap();
+    let pays: Vec<_> = st.payments().filter(|e| e.order_no == "SF20250101000007").collect();
+    assert_eq!(pays.len(), 1, "{st:?}");
+    assert_eq!(pays[0].amount_fen, 2000);
+    let refunds: Vec<_> = st.refunds().filter(|e| e.order_no == "SF20250101000007").collect();
+    assert_eq!(refunds.iter().map(|r| (r.refund_no.clone().unwrap(), r.amount_fen)).collect::<Vec<_>>(), vec![("RF1".to_string(), 1500), ("RF3".to_string(), 500)]);
+    // A day without business has no bill: an empty statement, not an error.
+    assert!(rig.provider.statement(today() - time::Duration::days(30)).await.unwrap().entries.is_empty());
 }
 
 #[tokio::test]
@@ -239,7 +256,7 @@ async fn alipay_sandbox_rejects_a_request_signed_with_the_wrong_key() {
         RsaPrivateKey::from_pem(demo_keys::UNIONPAY_MERCHANT_KEY).unwrap(),
         RsaPublicKey::from_spki_pem(demo_keys::PLATFORM_PUB).unwrap(),
     );
-    match wrong.query("SF20250101000008").await {
+    match wrong.query(&oref("SF20250101000008")).await {
         Err(ProviderError::Refused { code, .. }) => assert_eq!(code, "isv.invalid-signature"),
         other => panic!("expected a refusal, got {other:?}"),
     }
@@ -250,7 +267,7 @@ async fn alipay_sandbox_rejects_a_request_signed_with_the_wrong_key() {
         RsaPrivateKey::from_pem(demo_keys::MERCHANT_KEY).unwrap(),
         RsaPublicKey::from_spki_pem(demo_keys::MERCHANT_PUB).unwrap(),
     );
-    assert!(matches!(distrustful.query("SF20250101000008").await, Err(ProviderError::Verification(_))));
+    assert!(matches!(distrustful.query(&oref("SF20250101000008")).await, Err(ProviderError::Verification(_))));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -331,7 +348,7 @@ async fn wechat_h5_callback_verifies_and_decrypts_tampering_and_stale_are_reject
     assert!(url.starts_with(&format!("{}/sandbox/wechat/cashier/", rig.base)), "{url}");
     let page = browser().get(url).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("SF20250201000001") && page.contains("微信支付"));
-    assert_eq!(rig.provider.query("SF20250201000001").await.unwrap(), QueryOutcome::NotPaid);
+    assert_eq!(rig.provider.query(&oref("SF20250201000001")).await.unwrap(), QueryOutcome::NotPaid);
     decide(&wechat_cashier(&started), "approve", "normal").await;
 
     let (headers, body) = next_notice(&mut rig.rx).await;
@@ -365,7 +382,7 @@ async fn wechat_h5_callback_verifies_and_decrypts_tampering_and_stale_are_reject
     // Without the Wechatpay-* headers: rejected.
     assert!(matches!(rig.provider.verify_notice(&HeaderMap::new(), &body, now), Err(ProviderError::Verification(_))));
 
-    let q = rig.provider.query("SF20250201000001").await.unwrap();
+    let q = rig.provider.query(&oref("SF20250201000001")).await.unwrap();
     assert!(matches!(q, QueryOutcome::Paid { amount_fen: 2000, .. }), "{q:?}");
 }
 
@@ -391,7 +408,7 @@ async fn wechat_lost_and_late_notices() {
     let started = rig.provider.start(&start_request("SF20250201000003", PaymentChannel::Wechat, &rig.notify_url)).await.unwrap();
     decide(&wechat_cashier(&started), "approve", "lost").await;
     no_notice(&mut rig.rx, Duration::from_millis(800)).await;
-    assert!(matches!(rig.provider.query("SF20250201000003").await.unwrap(), QueryOutcome::Paid { amount_fen: 2000, .. }));
+    assert!(matches!(rig.provider.query(&oref("SF20250201000003")).await.unwrap(), QueryOutcome::Paid { amount_fen: 2000, .. }));
 
     let started = rig.provider.start(&start_request("SF20250201000004", PaymentChannel::Wechat, &rig.notify_url)).await.unwrap();
     decide(&wechat_cashier(&started), "approve", "late").await;
@@ -407,17 +424,17 @@ async fn wechat_decline_close_and_unknown_order() {
     decide(&wechat_cashier(&started), "decline", "normal").await;
     // WeChat notifies successful payments only: a declined payment shows in the query.
     no_notice(&mut rig.rx, Duration::from_millis(500)).await;
-    assert_eq!(rig.provider.query("SF20250201000005").await.unwrap(), QueryOutcome::Closed);
+    assert_eq!(rig.provider.query(&oref("SF20250201000005")).await.unwrap(), QueryOutcome::Closed);
 
     rig.provider.start(&start_request("SF20250201000006", PaymentChannel::WechatQr, &rig.notify_url)).await.unwrap();
-    rig.provider.close("SF20250201000006").await.unwrap();
-    assert_eq!(rig.provider.query("SF20250201000006").await.unwrap(), QueryOutcome::Closed);
-    assert_eq!(rig.provider.query("SF20259999999999").await.unwrap(), QueryOutcome::NotFound);
-    rig.provider.close("SF20259999999999").await.unwrap();
+    rig.provider.close(&oref("SF20250201000006")).await.unwrap();
+    assert_eq!(rig.provider.query(&oref("SF20250201000006")).await.unwrap(), QueryOutcome::Closed);
+    assert_eq!(rig.provider.query(&oref("SF20259999999999")).await.unwrap(), QueryOutcome::NotFound);
+    rig.provider.close(&oref("SF20259999999999")).await.unwrap();
     // A paid order cannot be closed.
     let started = rig.provider.start(&start_request("SF20250201000009", PaymentChannel::WechatQr, &rig.notify_url)).await.unwrap();
     decide(&wechat_cashier(&started), "approve", "lost").await;
-    match rig.provider.close("SF20250201000009").await {
+    match rig.provider.close(&oref("SF20250201000009")).await {
         Err(ProviderError::Refused { code, .. }) => assert_eq!(code, "ORDERPAID"),
         other => panic!("expected a refusal, got {other:?}"),
     }
@@ -430,54 +447,259 @@ async fn wechat_refund_within_paid_refund_callback_and_statement() {
     decide(&wechat_cashier(&started), "approve", "normal").await;
     next_notice(&mut rig.rx).await;
 
-    let r = rig.provider.refund("SF20250201000007", "RF100001", 1500, 2000, "申请被驳回").await.unwrap();
+    let r = rig.provider.refund(&oref("SF20250201000007"), &refund_of("RF100001", 1500, "申请被驳回")).await.unwrap();
     assert!(matches!(r, RefundOutcome::Pending { provider_refund_no: Some(_) }), "{r:?}");
     let (h, b) = next_notice(&mut rig.rx).await;
     let n = rig.provider.verify_notice(&h, &b, OffsetDateTime::now_utc()).unwrap();
     assert_eq!(n.order_no, "SF20250201000007");
     assert_eq!(n.outcome, NoticeOutcome::Refund { refund_no: "RF100001".into(), succeeded: true });
     // Repeating the same refund moves no money, is not refused, and notifies nothing new.
-    assert!(matches!(rig.provider.refund("SF20250201000007", "RF100001", 1500, 2000, "").await.unwrap(), RefundOutcome::Succeeded { .. }));
+    assert!(matches!(rig.provider.refund(&oref("SF20250201000007"), &refund_of("RF100001", 1500, "")).await.unwrap(), RefundOutcome::Succeeded { .. }));
     no_notice(&mut rig.rx, Duration::from_millis(300)).await;
     // 15.00 + 10.00 > 20.00: the sandbox refuses, as WeChat does.
-    let over = rig.provider.refund("SF20250201000007", "RF100002", 1000, 2000, "").await.unwrap();
+    let over = rig.provider.refund(&oref("SF20250201000007"), &refund_of("RF100002", 1000, "")).await.unwrap();
     assert_eq!(over, RefundOutcome::Failed { code: "INVALID_REQUEST".into() });
-    assert!(matches!(rig.provider.refund("SF20250201000007", "RF100003", 500, 2000, "").await.unwrap(), RefundOutcome::Pending { .. }));
+    assert!(matches!(rig.provider.refund(&oref("SF20250201000007"), &refund_of("RF100003", 500, "")).await.unwrap(), RefundOutcome::Pending { .. }));
     next_notice(&mut rig.rx).await;
     // The query still reports the payment (REFUND state = paid, then refunded).
-    assert!(matches!(rig.provider.query("SF20250201000007").await.unwrap(), QueryOutcome::Paid { amount_fen: 2000, .. }));
+    assert!(matches!(rig.provider.query(&oref("SF20250201000007")).await.unwrap(), QueryOutcome::Paid { amount_fen: 2000, .. }));
 
-    let beijing = time::UtcOffset::from_hms(8, 0, 0).unwrap();
-    let today = OffsetDateTime::now_utc().to_offset(beijing).date();
-    let date = format!("{:04}-{:02}-{:02}", today.year(), u8::from(today.month()), today.day());
-    let bill = browser()
-        .get(format!("{}/sandbox/wechat/v3/bill/tradebill?bill_date={date}", rig.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(bill.starts_with("交易时间,公众账号ID,商户号,"), "{bill}");
-    let pay_row = bill.lines().find(|l| l.contains(",`SF20250201000007,") && l.contains(",`SUCCESS,")).expect("the paid order is in the bill");
-    assert!(pay_row.contains(",`MWEB,") && pay_row.contains(",`CNY,`20.00,"), "{pay_row}");
-    assert_eq!(bill.lines().filter(|l| l.contains(",`SF20250201000007,") && l.contains(",`REFUND,")).count(), 2, "{bill}");
-    assert!(bill.contains(",`RF100001,`15.00,"), "{bill}");
-    assert!(bill.lines().last().unwrap().starts_with("`3,`20.00,`20.00,"), "{bill}");
+    // The day's bill: tradebill (signed answer with the SHA1), then the file from download_url.
+    let st = rig.provider.statement(today()).await.unwrap();
+    let pay = st.payments().find(|e| e.order_no == "SF20250201000007").expect("the paid order is in the bill");
+    assert_eq!(pay.amount_fen, 2000);
+    assert!(pay.provider_trade_no.starts_with("4200"));
+    let refunds: Vec<_> = st.refunds().filter(|e| e.order_no == "SF20250201000007").map(|r| (r.refund_no.clone().unwrap(), r.amount_fen)).collect();
+    assert_eq!(refunds, vec![("RF100001".to_string(), 1500), ("RF100003".to_string(), 500)]);
+    assert!(st.entries.iter().all(|e| e.kind == EntryKind::Payment || e.refund_no.is_some()));
+    assert!(rig.provider.statement(today() - time::Duration::days(30)).await.unwrap().entries.is_empty());
 }
 
 #[tokio::test]
 async fn wechat_sandbox_rejects_a_request_signed_with_the_wrong_key() {
     let rig = wechat_rig().await;
     let wrong = wechat_provider(&rig.base, demo_keys::UNIONPAY_MERCHANT_KEY, demo_keys::PLATFORM_PUB);
-    match wrong.query("SF20250201000008").await {
+    match wrong.query(&oref("SF20250201000008")).await {
         Err(ProviderError::Refused { code, .. }) => assert_eq!(code, "SIGN_ERROR"),
         other => panic!("expected a refusal, got {other:?}"),
     }
     // The right key through the same path: the sandbox answers (the order is just unknown).
     let right = wechat_provider(&rig.base, demo_keys::MERCHANT_KEY, demo_keys::PLATFORM_PUB);
-    assert_eq!(right.query("SF20250201000008").await.unwrap(), QueryOutcome::NotFound);
+    assert_eq!(right.query(&oref("SF20250201000008")).await.unwrap(), QueryOutcome::NotFound);
     // And an answer not signed by the platform key is not believed.
     let distrustful = wechat_provider(&rig.base, demo_keys::MERCHANT_KEY, demo_keys::MERCHANT_PUB);
-    assert!(matches!(distrustful.query("SF20250201000008").await, Err(ProviderError::Verification(_))));
+    assert!(matches!(distrustful.query(&oref("SF20250201000008")).await, Err(ProviderError::Verification(_))));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// UnionPay gateway 5.1.0.
+
+const MER_ID: &str = "777290058110048";
+
+struct UnionpayRig {
+    base: String,
+    sandbox: UnionpaySandbox,
+    provider: UnionpayProvider,
+    notify_url: String,
+    rx: mpsc::UnboundedReceiver<Notice>,
+}
+
+fn unionpay_provider(base: &str, key: &str, cert: &str, notify_base: &str) -> UnionpayProvider {
+    UnionpayProvider::new(
+        &format!("{base}/sandbox/unionpay"),
+        &format!("{base}/sandbox/unionpay"),
+        MER_ID,
+        RsaPrivateKey::from_pem(key).unwrap(),
+        Certificate::from_pem(cert).unwrap(),
+        UnionPayTrust::from_pems(demo_keys::UNIONPAY_ROOT, demo_keys::UNIONPAY_MIDDLE).unwrap(),
+        notify_base,
+    )
+}
+
+async fn unionpay_rig() -> UnionpayRig {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let sandbox = UnionpaySandbox::new(
+        MER_ID,
+        Certificate::from_pem(demo_keys::UNIONPAY_MERCHANT_CERT).unwrap(),
+        RsaPrivateKey::from_pem(demo_keys::UNIONPAY_SIGNER_KEY).unwrap(),
+        demo_keys::UNIONPAY_SIGNER_CERT,
+        &format!("{base}/sandbox/unionpay"),
+    )
+    .with_late_delay(Duration::from_millis(300));
+    let app: Router = unionpay_router(sandbox.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (notify_url, rx) = receiver().await;
+    // The adapter derives its backUrl from our public URL; the receiver stands in for it.
+    let public = notify_url.trim_end_matches("/notify").to_string();
+    let provider = unionpay_provider(&base, demo_keys::UNIONPAY_MERCHANT_KEY, demo_keys::UNIONPAY_MERCHANT_CERT, &public);
+    UnionpayRig { base, sandbox, provider, notify_url, rx }
+}
+
+/// The browser posts the signed front consume to the gateway, which sends it to the cashier; returns its URL.
+async fn unionpay_cashier(started: &Started) -> String {
+    let Started::Form { action, fields } = started else { panic!("a UnionPay front consume is a form, got {started:?}") };
+    let r = browser().post(action).form(fields).send().await.unwrap();
+    assert_eq!(r.status(), 303, "the gateway accepts our signed front consume: {}", r.text().await.unwrap());
+    r.headers()["location"].to_str().unwrap().to_string()
+}
+
+/// An order as the payment service would hand it over after start (opened at `opened_at`).
+fn uref(order_no: &str, opened_at: OffsetDateTime, query_id: Option<&str>) -> OrderRef {
+    OrderRef { order_no: order_no.into(), amount_fen: 2000, provider_trade_no: query_id.map(str::to_string), opened_at: Some(opened_at) }
+}
+
+#[tokio::test]
+async fn unionpay_front_consume_notify_verifies_chain_and_tampering_is_rejected() {
+    let mut rig = unionpay_rig().await;
+    let req = start_request("SF20250301000001", PaymentChannel::Unionpay, &rig.notify_url);
+    let started = rig.provider.start(&req).await.unwrap();
+    let Started::Form { action, fields } = &started else { panic!("form expected") };
+    assert_eq!(action, &format!("{}/sandbox/unionpay/gateway/api/frontTransReq.do", rig.base));
+    let get = |k: &str| fields.iter().find(|f| f.0 == k).map(|f| f.1.clone()).unwrap_or_default();
+    assert_eq!((get("version").as_str(), get("signMethod").as_str(), get("txnType").as_str(), get("txnAmt").as_str()), ("5.1.0", "01", "01", "2000"));
+    assert_eq!(get("certId"), "4100");
+    assert_eq!(get("channelType"), "08");
+    assert!(get("frontUrl").ends_with("/notify/return/SF20250301000001"), "{}", get("frontUrl"));
+    // Before the payer submits the cashier, UnionPay has no transaction.
+    assert_eq!(rig.provider.query(&uref("SF20250301000001", req.opened_at, None)).await.unwrap(), QueryOutcome::NotFound);
+    let cashier = unionpay_cashier(&started).await;
+    assert_eq!(rig.provider.query(&uref("SF20250301000001", req.opened_at, None)).await.unwrap(), QueryOutcome::NotFound);
+    decide(&cashier, "approve", "normal").await;
+
+    let (headers, body) = next_notice(&mut rig.rx).await;
+    let now = OffsetDateTime::now_utc();
+    let n = rig.provider.verify_notice(&headers, &body, now).unwrap();
+    assert_eq!((n.order_no.as_str(), n.amount_fen, n.merchant_id.as_str()), ("SF20250301000001", 2000, MER_ID));
+    assert!(matches!(n.outcome, NoticeOutcome::Paid { .. }), "{n:?}");
+    let query_id = n.provider_trade_no.clone().unwrap();
+    assert_eq!(query_id.len(), 21);
+    assert_eq!(rig.provider.acknowledge(true).0.as_u16(), 200);
+    assert_eq!(rig.provider.acknowledge(false).0.as_u16(), 500);
+
+    let text = String::from_utf8(body.clone()).unwrap();
+    assert!(text.contains("txnAmt=2000") && text.contains("signPubKeyCert="));
+    // A changed amount breaks the signature.
+    let tampered = text.replace("txnAmt=2000", "txnAmt=1");
+    assert!(matches!(rig.provider.verify_notice(&headers, tampered.as_bytes(), now), Err(ProviderError::Verification(_))));
+    // Re-signed by someone holding a certificate that does not chain to UnionPay's root, or that does not name
+    // UnionPay (our own merchant certificate): refused.
+    let params = shenfen_gateways::unionpay::parse_notify_body(&text).unwrap();
+    for (key, cert) in [
+        (demo_keys::UNIONPAY_SIGNER_KEY, include_str!("../../gateways/testdata/unionpay/test-unionpay-signer-foreign.cert.pem")),
+        (demo_keys::UNIONPAY_MERCHANT_KEY, demo_keys::UNIONPAY_MERCHANT_CERT),
+    ] {
+        let forged = shenfen_gateways::unionpay::sign_notify(&params, &RsaPrivateKey::from_pem(key).unwrap(), cert).unwrap();
+        let forged = shenfen_gateways::codec::encode_query(forged.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        assert!(matches!(rig.provider.verify_notice(&headers, forged.as_bytes(), now), Err(ProviderError::Verification(_))));
+    }
+    // The signer's certificate must be valid when the notice is checked.
+    assert!(matches!(rig.provider.verify_notice(&headers, &body, now + time::Duration::days(365 * 20)), Err(ProviderError::Verification(_))));
+
+    let q = rig.provider.query(&uref("SF20250301000001", req.opened_at, None)).await.unwrap();
+    assert_eq!(q.clone(), QueryOutcome::Paid { provider_trade_no: query_id, amount_fen: 2000, at: match q { QueryOutcome::Paid { at, .. } => at, _ => now } });
+    // Another txnTime is another transaction.
+    assert_eq!(rig.provider.query(&uref("SF20250301000001", req.opened_at - time::Duration::seconds(1), None)).await.unwrap(), QueryOutcome::NotFound);
+}
+
+#[tokio::test]
+async fn unionpay_twice_late_lost_and_decline() {
+    let mut rig = unionpay_rig().await;
+    // Twice: the same signed notice, the same event id.
+    let started = rig.provider.start(&start_request("SF20250301000002", PaymentChannel::Unionpay, &rig.notify_url)).await.unwrap();
+    decide(&unionpay_cashier(&started).await, "approve", "twice").await;
+    let (h1, b1) = next_notice(&mut rig.rx).await;
+    let (h2, b2) = next_notice(&mut rig.rx).await;
+    assert_eq!(b1, b2);
+    let n1 = rig.provider.verify_notice(&h1, &b1, OffsetDateTime::now_utc()).unwrap();
+    assert_eq!(n1.event_id, rig.provider.verify_notice(&h2, &b2, OffsetDateTime::now_utc()).unwrap().event_id);
+
+    // Lost: only the query tells.
+    let req = start_request("SF20250301000003", PaymentChannel::Unionpay, &rig.notify_url);
+    let started = rig.provider.start(&req).await.unwrap();
+    decide(&unionpay_cashier(&started).await, "approve", "lost").await;
+    no_notice(&mut rig.rx, Duration::from_millis(600)).await;
+    assert!(matches!(rig.provider.query(&uref("SF20250301000003", req.opened_at, None)).await.unwrap(), QueryOutcome::Paid { amount_fen: 2000, .. }));
+
+    // Late.
+    let started = rig.provider.start(&start_request("SF20250301000004", PaymentChannel::Unionpay, &rig.notify_url)).await.unwrap();
+    decide(&unionpay_cashier(&started).await, "approve", "late").await;
+    no_notice(&mut rig.rx, Duration::from_millis(100)).await;
+    let (h, b) = next_notice(&mut rig.rx).await;
+    assert_eq!(rig.provider.verify_notice(&h, &b, OffsetDateTime::now_utc()).unwrap().order_no, "SF20250301000004");
+
+    // Declined: UnionPay notifies successes only; the query reports the failed transaction.
+    let req = start_request("SF20250301000005", PaymentChannel::Unionpay, &rig.notify_url);
+    let started = rig.provider.start(&req).await.unwrap();
+    decide(&unionpay_cashier(&started).await, "decline", "normal").await;
+    no_notice(&mut rig.rx, Duration::from_millis(400)).await;
+    assert_eq!(rig.provider.query(&uref("SF20250301000005", req.opened_at, None)).await.unwrap(), QueryOutcome::Closed);
+    // Closing is a no-op for a front consume (it lapses at payTimeout).
+    rig.provider.close(&uref("SF20250301000005", req.opened_at, None)).await.unwrap();
+}
+
+#[tokio::test]
+async fn unionpay_refund_notice_retry_and_statement() {
+    let mut rig = unionpay_rig().await;
+    let req = start_request("SF20250301000006", PaymentChannel::Unionpay, &rig.notify_url);
+    let started = rig.provider.start(&req).await.unwrap();
+    decide(&unionpay_cashier(&started).await, "approve", "normal").await;
+    let (h, b) = next_notice(&mut rig.rx).await;
+    let query_id = rig.provider.verify_notice(&h, &b, OffsetDateTime::now_utc()).unwrap().provider_trade_no.unwrap();
+    let order = uref("SF20250301000006", req.opened_at, Some(&query_id));
+
+    // Without the payment's queryId there is nothing to refund.
+    assert_eq!(rig.provider.refund(&uref("SF20250301000006", req.opened_at, None), &refund_of("RF300001", 500, "")).await.unwrap(), RefundOutcome::Failed { code: "no_query_id".into() });
+    let refund = refund_of("RF300001", 1500, "申请被驳回");
+    assert!(matches!(rig.provider.refund(&order, &refund).await.unwrap(), RefundOutcome::Pending { provider_refund_no: Some(_) }));
+    let (h, b) = next_notice(&mut rig.rx).await;
+    let n = rig.provider.verify_notice(&h, &b, OffsetDateTime::now_utc()).unwrap();
+    assert_eq!(n.order_no, "SF20250301000006", "the refunded order comes back in reqReserved");
+    assert_eq!(n.outcome, NoticeOutcome::Refund { refund_no: "RF300001".into(), succeeded: true });
+    assert_eq!(n.amount_fen, 1500);
+    // The refund job retrying (same orderId and txnTime): UnionPay says duplicate, the query says done.
+    assert!(matches!(rig.provider.refund(&order, &refund).await.unwrap(), RefundOutcome::Succeeded { .. }));
+    no_notice(&mut rig.rx, Duration::from_millis(300)).await;
+    // Never more than was paid.
+    assert_eq!(rig.provider.refund(&order, &refund_of("RF300002", 1000, "")).await.unwrap(), RefundOutcome::Failed { code: "61".into() });
+
+    // The day's reconciliation file (fileTransReq → base64(zlib(zip)) → the ZM file).
+    let st = rig.provider.statement(today()).await.unwrap();
+    let pay = st.payments().find(|e| e.order_no == "SF20250301000006").expect("the payment is in the file");
+    assert_eq!((pay.amount_fen, pay.provider_trade_no.as_str()), (2000, query_id.as_str()));
+    let r = st.refunds().next().expect("the refund is in the file");
+    assert_eq!((r.order_no.as_str(), r.refund_no.as_deref(), r.amount_fen), ("SF20250301000006", Some("RF300001"), 1500));
+    assert!(rig.provider.statement(today() - time::Duration::days(30)).await.unwrap().entries.is_empty());
+    // Told to, the sandbox's file differs from the truth.
+    rig.sandbox.set_discrepancy(Discrepancy::AmountOff);
+    let st = rig.provider.statement(today()).await.unwrap();
+    assert_eq!(st.payments().find(|e| e.order_no == "SF20250301000006").unwrap().amount_fen, 2001);
+}
+
+#[tokio::test]
+async fn unionpay_sandbox_refuses_requests_not_signed_by_the_merchant() {
+    let rig = unionpay_rig().await;
+    // Signed with another key under our certId: the gateway refuses (unsigned respCode 11), no order is made.
+    let wrong = unionpay_provider(&rig.base, demo_keys::MERCHANT_KEY, demo_keys::UNIONPAY_MERCHANT_CERT, "http://127.0.0.1:1");
+    let when = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    match wrong.query(&uref("SF20250301000008", when, None)).await {
+        Err(ProviderError::Refused { code, .. }) => assert_eq!(code, "11"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let started = wrong.start(&start_request("SF20250301000008", PaymentChannel::Unionpay, &rig.notify_url)).await.unwrap();
+    let Started::Form { action, fields } = &started else { panic!() };
+    let r = browser().post(action).form(fields).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("验证签名失败"));
+    // An adapter trusting another root does not believe the sandbox's (genuine) answers.
+    let distrustful = UnionpayProvider::new(
+        &format!("{}/sandbox/unionpay", rig.base),
+        &format!("{}/sandbox/unionpay", rig.base),
+        MER_ID,
+        RsaPrivateKey::from_pem(demo_keys::UNIONPAY_MERCHANT_KEY).unwrap(),
+        Certificate::from_pem(demo_keys::UNIONPAY_MERCHANT_CERT).unwrap(),
+        UnionPayTrust::from_pems(include_str!("../../gateways/testdata/unionpay/test-foreign-root-ca.cert.pem"), demo_keys::UNIONPAY_MIDDLE).unwrap(),
+        "http://127.0.0.1:1",
+    );
+    assert!(matches!(distrustful.query(&uref("SF20250301000008", when, None)).await, Err(ProviderError::Verification(_))));
 }

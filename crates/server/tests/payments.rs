@@ -386,3 +386,103 @@ on_both!(counter_payment_screen_takes_cash_and_shows_a_qr, |app| {
     let (reviewer, _) = support::staff_pages(&app, "reviewer").await;
     assert_eq!(reviewer.get(app.url("/counter/payments")).send().await.unwrap().status(), StatusCode::FORBIDDEN);
 });
+
+/// UnionPay on a demo instance: the API hands back the signed front-consume form, the browser posts it to the
+/// sandbox gateway, pays at the cashier; the signed notification (delivered twice) marks the order paid once; the
+/// browser's return is sent on to the order page; a declined payment and a lost notification are settled by the
+/// reconciliation query; a refund is accepted, then confirmed by UnionPay's refund notification.
+async fn pay_with_unionpay(app: &support::TestApp, c: &reqwest::Client, token: &str, reference: &str, decision: &str, behaviour: &str) -> (String, String) {
+    let r = c.post(app.url("/api/v1/payments")).bearer_auth(token).json(&json!({ "reference": reference, "item": "renewal" })).send().await.unwrap();
+    let no = r.json::<Value>().await.unwrap()["order_no"].as_str().unwrap().to_string();
+    let start: Value = c.post(app.url(&format!("/api/v1/payments/{no}/start"))).bearer_auth(token).json(&json!({ "channel": "unionpay" })).send().await.unwrap().json().await.unwrap();
+    assert_eq!(start["kind"], "form", "{start}");
+    let fields: Vec<(String, String)> = start["form_fields"].as_array().unwrap().iter().map(|f| (f["name"].as_str().unwrap().to_string(), f["value"].as_str().unwrap().to_string())).collect();
+    let r = c.post(start["url"].as_str().unwrap()).form(&fields).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let cashier = r.headers()["location"].to_str().unwrap().to_string();
+    let r = c.post(&cashier).form(&[("decision", decision), ("behaviour", behaviour)]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    (no, r.text().await.unwrap())
+}
+
+on_both!(online_payment_through_the_unionpay_sandbox, |app| {
+    let c = http();
+    let token = app.citizen_token(&c, "13800000507").await;
+    let (no, page) = pay_with_unionpay(&app, &c, &token, "application:U1", "approve", "twice").await;
+    assert!(wait_status(&app, &no, "success").await, "the notification marked the order paid");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let audit = app.state.store.audit_entries(0, 5000).await.unwrap();
+    assert_eq!(audit.iter().filter(|e| e.record.action == "payment.success" && e.record.target == format!("payment:{no}")).count(), 1, "delivered twice, applied once");
+    let o = app.state.store.order_by_no(&no).await.unwrap().unwrap();
+    assert_eq!((o.channel.as_deref(), o.provider_trade_no.as_ref().map(|q| q.len())), (Some("unionpay"), Some(21)));
+    // The cashier returns the payer with a signed form to frontUrl, which only leads to the order page.
+    let action = page.split("<form method=\"post\" action=\"").nth(1).unwrap().split('"').next().unwrap().replace("&amp;", "&");
+    assert!(action.ends_with(&format!("/callbacks/payments/unionpay/return/{no}")), "{action}");
+    let r = c.post(&action).form(&[("respCode", "00"), ("orderId", no.as_str())]).send().await.unwrap();
+    assert_eq!((r.status(), r.headers()["location"].to_str().unwrap()), (StatusCode::SEE_OTHER, format!("/payments/{no}").as_str()));
+
+    // A forged notification is refused in UnionPay's terms (not 200), and changes nothing.
+    let forged = format!("merId=777290058110048&orderId={no}&txnAmt=1&txnType=01&respCode=00&queryId=1&txnTime=20261126000000&signMethod=01&signature=AAAA");
+    let r = c.post(app.url("/callbacks/payments/unionpay")).header("content-type", "application/x-www-form-urlencoded").body(forged).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+
+    // Declined: no notification; the reconciliation query finds the failed transaction.
+    let (declined, _) = pay_with_unionpay(&app, &c, &token, "application:U2", "decline", "normal").await;
+    // Lost: only the query reveals the payment.
+    let (lost, _) = pay_with_unionpay(&app, &c, &token, "application:U3", "approve", "lost").await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(app.state.store.order_by_no(&lost).await.unwrap().unwrap().status.as_str(), "submitted");
+    let unionpay = app.state.payment_providers.as_ref().unwrap().unionpay.clone();
+    let r = shenfen_server::payments::flow::reconcile(&app.state, unionpay.as_ref(), -1).await.unwrap();
+    assert_eq!((r.paid, r.closed), (1, 1), "{r:?}");
+    assert_eq!(app.state.store.order_by_no(&lost).await.unwrap().unwrap().status.as_str(), "success");
+    assert_eq!(app.state.store.order_by_no(&declined).await.unwrap().unwrap().status.as_str(), "failed");
+
+    // Refund of the order whose notices are lost: accepted; the refund job's retry is answered "duplicate" and the
+    // query of the refund says it is done.
+    let actor = shenfen_server::app::Actor { kind: shenfen_store::ActorKind::System, id: "test".into(), ip: "-".into() };
+    let order = app.state.store.order_by_no(&lost).await.unwrap().unwrap();
+    service::start_refund(&app.state, &order, 2000, "申请被驳回", &actor).await.unwrap();
+    assert_eq!(shenfen_server::payments::flow::process_refunds(&app.state, unionpay.as_ref()).await.unwrap(), 0, "accepted, not yet done");
+    assert_eq!(shenfen_server::payments::flow::process_refunds(&app.state, unionpay.as_ref()).await.unwrap(), 1, "the retry learns it is done");
+    assert_eq!(app.state.store.refunds_of(&order.id).await.unwrap()[0].status, shenfen_store::RefundStatus::Success);
+    // Refund of the first order: confirmed by UnionPay's refund notification (naming the order in reqReserved).
+    let order = app.state.store.order_by_no(&no).await.unwrap().unwrap();
+    service::start_refund(&app.state, &order, 2000, "申请被驳回", &actor).await.unwrap();
+    assert_eq!(shenfen_server::payments::flow::process_refunds(&app.state, unionpay.as_ref()).await.unwrap(), 0);
+    let mut done = false;
+    for _ in 0..100 {
+        if app.state.store.refunds_of(&order.id).await.unwrap()[0].status == shenfen_store::RefundStatus::Success {
+            done = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(done, "the refund notification finished the refund");
+});
+
+on_both!(pay_page_offers_unionpay_and_hands_the_browser_the_signed_form, |app| {
+    let c = http();
+    let html = c.get(app.url("/sign-in")).send().await.unwrap().text().await.unwrap();
+    let csrf = support::csrf_of(&html);
+    c.post(app.url("/sign-in/code")).form(&[("csrf", csrf.as_str()), ("phone", "13800000508"), ("next", "/")]).send().await.unwrap();
+    let code = app.last_code("13800000508").await;
+    c.post(app.url("/sign-in")).form(&[("csrf", csrf.as_str()), ("phone", "13800000508"), ("code", code.as_str()), ("next", "/")]).send().await.unwrap();
+    let (token, _) = app.direct_citizen_session("13800000508").await;
+    let r = c.post(app.url("/api/v1/payments")).bearer_auth(&token).json(&json!({ "reference": "application:P2", "item": "renewal" })).send().await.unwrap();
+    let no = r.json::<Value>().await.unwrap()["order_no"].as_str().unwrap().to_string();
+    let r = c.get(app.url(&format!("/payments/{no}"))).send().await.unwrap();
+    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains(&format!("form-action 'self' {}", app.base)), "the provider sandboxes may be form targets: {csp}");
+    let page = r.text().await.unwrap();
+    assert!(page.contains("id=\"channel-unionpay\"") && page.contains("云闪付"), "{page}");
+    let csrf = support::csrf_of(&page);
+    let r = c.post(app.url(&format!("/payments/{no}/pay"))).form(&[("csrf", csrf.as_str()), ("channel", "unionpay")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("id=\"provider-form\"") && page.contains("/sandbox/unionpay/gateway/api/frontTransReq.do") && page.contains("name=\"signature\""), "{page}");
+    assert!(page.contains("src=\"/static/pay.js\"") && !page.contains("<script>"), "no inline script under our CSP");
+    let js = c.get(app.url("/static/pay.js")).send().await.unwrap();
+    assert_eq!(js.status(), StatusCode::OK);
+    assert_eq!(app.state.store.order_by_no(&no).await.unwrap().unwrap().status.as_str(), "submitted");
+});

@@ -211,6 +211,9 @@ on_both!(admins_manage_only_their_scope, |app| {
     assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
     let r = c.post(app.url("/api/v1/auth/staff-sessions")).json(&json!({ "username": "admin.yaohai", "password": "a-long-password-1" })).send().await.unwrap();
     let district_admin = r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string();
+    // A new account chooses its own password before anything else.
+    let r = c.post(app.url("/api/v1/staff/me/password")).bearer_auth(&district_admin).json(&json!({ "current_password": "a-long-password-1", "new_password": "a-long-password-2" })).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
 
     let mine: Vec<Value> = c.get(app.url("/api/v1/admin/points")).bearer_auth(&district_admin).send().await.unwrap().json().await.unwrap();
     assert!(!mine.is_empty() && mine.iter().all(|p| p["district_code"] == "340102"));

@@ -37,6 +37,8 @@ pub enum ChainBreak {
     Content { seq: i64 },
     #[error("audit head says {head_seq} entries but the log ends at {last_seq} — entries were removed or the head altered")]
     Tail { head_seq: i64, last_seq: i64 },
+    #[error("the retention anchor (entry {seq}) is not named by an `audit.purged` entry — old entries were removed outside the retention job")]
+    Anchor { seq: i64 },
 }
 
 /// Walks the chain in order and reports the first break. `head` is (seq, hash) from the head row.
@@ -44,26 +46,110 @@ pub fn verify_chain<'a>(
     entries: impl IntoIterator<Item = &'a AuditEntry>,
     head: (i64, &str),
 ) -> Result<u64, ChainBreak> {
-    let mut prev = GENESIS_HASH.to_string();
-    let mut expected = 1;
-    let mut count = 0u64;
+    verify_chain_from(entries, (0, GENESIS_HASH), head)
+}
+
+/// As [`verify_chain`], for a log whose entries up to `anchor` (seq, hash) were removed by the retention policy.
+pub fn verify_chain_from<'a>(
+    entries: impl IntoIterator<Item = &'a AuditEntry>,
+    anchor: (i64, &str),
+    head: (i64, &str),
+) -> Result<u64, ChainBreak> {
+    let mut walk = ChainWalk::new(anchor);
     for e in entries {
-        if e.seq != expected {
-            return Err(ChainBreak::Gap { seq: e.seq, expected });
+        walk.push(e)?;
+    }
+    walk.finish(head)
+}
+
+/// Verifies a chain one entry at a time, so a long log never has to be held in memory.
+pub struct ChainWalk {
+    prev: String,
+    expected: i64,
+    count: u64,
+}
+
+impl ChainWalk {
+    pub fn new(anchor: (i64, &str)) -> Self {
+        ChainWalk { prev: anchor.1.to_string(), expected: anchor.0 + 1, count: 0 }
+    }
+
+    pub fn push(&mut self, e: &AuditEntry) -> Result<(), ChainBreak> {
+        if e.seq != self.expected {
+            return Err(ChainBreak::Gap { seq: e.seq, expected: self.expected });
         }
-        if e.prev_hash != prev {
+        if e.prev_hash != self.prev {
             return Err(ChainBreak::Link { seq: e.seq });
         }
         if entry_hash(e.seq, &e.prev_hash, &e.record) != e.hash {
             return Err(ChainBreak::Content { seq: e.seq });
         }
-        prev = e.hash.clone();
-        expected += 1;
-        count += 1;
+        self.prev = e.hash.clone();
+        self.expected += 1;
+        self.count += 1;
+        Ok(())
     }
-    let last_seq = expected - 1;
-    if head.0 != last_seq || head.1 != prev {
-        return Err(ChainBreak::Tail { head_seq: head.0, last_seq });
+
+    pub fn finish(self, head: (i64, &str)) -> Result<u64, ChainBreak> {
+        let last_seq = self.expected - 1;
+        if head.0 != last_seq || head.1 != self.prev {
+            return Err(ChainBreak::Tail { head_seq: head.0, last_seq });
+        }
+        Ok(self.count)
     }
-    Ok(count)
+}
+
+/// The audit action the retention job appends after removing old entries. Its detail names the new anchor
+/// (`anchor_seq`, `anchor_hash`), so removing entries by hand and moving the anchor is still detected.
+pub const PURGE_ACTION: &str = "audit.purged";
+
+/// A verified chain: how many entries remain, where they start and the head they end at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub entries: u64,
+    pub anchor_seq: i64,
+    pub head_seq: i64,
+    pub head_hash: String,
+}
+
+/// Reads the whole log in pages and verifies it from the retention anchor to the head (`shenfen audit verify`,
+/// the audit viewer's integrity indicator, restore). When entries were removed by retention, the newest
+/// `audit.purged` entry must name the anchor.
+pub async fn verify_store(store: &dyn crate::Store) -> crate::Result<Result<Verified, ChainBreak>> {
+    // Head first: entries appended while we read are past it and ignored, so a live log verifies too.
+    let head = store.audit_head().await?;
+    let anchor = store.audit_anchor().await?;
+    let mut walk = ChainWalk::new((anchor.0, &anchor.1));
+    let mut last_purge: Option<String> = None;
+    let mut after = anchor.0;
+    'pages: loop {
+        let page = store.audit_entries(after, 5_000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for e in &page {
+            if e.seq > head.0 {
+                break 'pages;
+            }
+            if let Err(b) = walk.push(e) {
+                return Ok(Err(b));
+            }
+            if e.record.action == PURGE_ACTION {
+                last_purge = Some(e.record.detail.clone());
+            }
+        }
+    }
+    let entries = match walk.finish((head.0, &head.1)) {
+        Ok(n) => n,
+        Err(b) => return Ok(Err(b)),
+    };
+    if anchor.0 > 0 {
+        let named = last_purge.as_deref().is_some_and(|d| {
+            serde_json::from_str::<serde_json::Value>(d)
+                .is_ok_and(|d| d["anchor_seq"].as_i64() == Some(anchor.0) && d["anchor_hash"].as_str() == Some(anchor.1.as_str()))
+        });
+        if !named {
+            return Ok(Err(ChainBreak::Anchor { seq: anchor.0 }));
+        }
+    }
+    Ok(Ok(Verified { entries, anchor_seq: anchor.0, head_seq: head.0, head_hash: head.1 }))
 }

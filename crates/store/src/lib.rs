@@ -9,11 +9,17 @@
 //! State that must hold across several app instances (sessions, rate limits, one-time codes, the audit chain)
 //! lives here, and every rule is enforced by a single conditional statement, never read-then-write.
 
+pub mod admin;
+pub mod applications;
 pub mod appointments;
 pub mod audit;
+pub mod backup;
+pub mod cards;
 pub mod model;
 pub mod notifications;
 pub mod payments;
+pub mod shipments;
+pub mod stats;
 pub mod test_support;
 
 use std::str::FromStr;
@@ -25,10 +31,15 @@ use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 
+pub use applications::{Application, ApplicationChanges, ApplicationEventRow, ApplicationStore, AppliedTransition, DivisionFilter, OnlineCounters, Portrait};
+pub use admin::{AdminStore, AuditFilter, MfaChallenge, QueueStats, StaffSecurity};
 pub use appointments::AppointmentStore;
+pub use cards::{Card, CardStore, ClaimedReminder};
 pub use payments::{PaymentStore, PaymentOrder, IdempotencyKey, CreateOutcome, OrderUpdate, Refund, ChannelTotal, CashShift, order_number};
 pub use model::*;
-pub use notifications::{Failure, NewNotification, Notification, NotificationStore, ReceiptOutcome, RetryPolicy};
+pub use notifications::{Failure, NewNotification, Notification, NotificationStore, PushSubscription, ReceiptOutcome, RetryPolicy, SmsTiming};
+pub use shipments::{NewShipment, NewTrackingEvent, Shipment, ShipmentEvent, ShipmentStore, TrackingStatus};
+pub use stats::{CycleRow, StatKind, StatRow, StatsFilter, StatsStore, UserBase};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -54,7 +65,7 @@ pub enum Backend {
 }
 
 #[async_trait]
-pub trait Store: AppointmentStore + NotificationStore + PaymentStore + Send + Sync + 'static {
+pub trait Store: AdminStore + ApplicationStore + AppointmentStore + CardStore + NotificationStore + PaymentStore + ShipmentStore + StatsStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
     async fn migrate(&self) -> Result<()>;
     /// A trivial round trip, for `/readyz`.

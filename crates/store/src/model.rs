@@ -43,6 +43,11 @@ text_enum!(
     Channel { Sms => "sms", InApp => "inapp" }
 );
 text_enum!(
+    /// Where a citizen's card record came from: the population registry at real-name verification, or a card
+    /// this platform issued.
+    CardSource { Registry => "registry", Issued => "issued" }
+);
+text_enum!(
     /// GOV.UK Notify's message statuses.
     NotificationStatus {
         Created => "created",

@@ -12,7 +12,7 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
 use crate::model::*;
-use crate::{PgStore, Result, SqliteStore, enum_col, new_id};
+use crate::{PgStore, Result, SqliteStore, StoreError, enum_col, new_id};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewNotification {
@@ -79,6 +79,33 @@ pub enum Failure {
     Retryable,
 }
 
+/// A browser's Web Push subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushSubscription {
+    pub id: String,
+    pub citizen_id: String,
+    /// The push service URL messages are posted to.
+    pub endpoint: String,
+    /// The browser's P-256 public key and auth secret, base64url.
+    pub p256dh: String,
+    pub auth: String,
+    /// Language the messages are written in (`zh-CN` / `en`).
+    pub lang: String,
+    pub created_at: Millis,
+    pub last_success_at: Option<Millis>,
+    pub failures: i64,
+}
+
+/// When one SMS job was created and accepted by the provider (benchmarks, monitoring).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsTiming {
+    pub dedupe_key: String,
+    pub status: NotificationStatus,
+    pub created_at: Millis,
+    pub sent_at: Option<Millis>,
+    pub attempts: i64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReceiptOutcome {
     /// The message moved to `delivered` / `permanent-failure`.
@@ -117,7 +144,29 @@ pub trait NotificationStore: Send + Sync {
     /// In-app notifications of the citizen created at or after `since` (oldest first), for the live stream. The
     /// stream overlaps its windows and skips ids it has sent, so rows committed late are not missed.
     async fn inapp_since(&self, citizen_id: &str, since: Millis, limit: u32) -> Result<Vec<Notification>>;
+    /// Marks all of the citizen's unread in-app notifications read; returns how many changed.
+    async fn mark_all_read(&self, citizen_id: &str, now: Millis) -> Result<u64>;
+    /// In-app notifications of every citizen created at or after `since` (oldest first): the one query each
+    /// instance's live hub runs for all its subscribers.
+    async fn inapp_created_since(&self, since: Millis, limit: u32) -> Result<Vec<Notification>>;
+    /// How many SMS jobs created at or after `since` are in each status.
+    async fn sms_status_counts(&self, since: Millis) -> Result<Vec<(NotificationStatus, i64)>>;
+    /// Creation and acceptance times of the SMS jobs created at or after `since`, oldest first, after the
+    /// `(created_at, id)` cursor when given (pages of `limit`).
+    async fn sms_timings(&self, since: Millis, after: Option<(Millis, String)>, limit: u32) -> Result<Vec<(String, SmsTiming)>>;
+
+    /// Stores a Web Push subscription (by endpoint: re-subscribing updates it, also moving it to this citizen),
+    /// unless the citizen already has `max_per_citizen` others. `Conflict("too_many_subscriptions")` then.
+    async fn save_push_subscription(&self, sub: &PushSubscription, max_per_citizen: u32) -> Result<PushSubscription>;
+    async fn push_subscriptions(&self, citizen_id: &str) -> Result<Vec<PushSubscription>>;
+    /// Removes a subscription: the citizen's own (`Some`), or any by endpoint when the push service says it is
+    /// gone (`None`). Returns whether one was removed.
+    async fn delete_push_subscription(&self, citizen_id: Option<&str>, endpoint: &str) -> Result<bool>;
+    /// Records a delivery attempt: success resets the failure count.
+    async fn record_push_result(&self, id: &str, ok: bool, now: Millis) -> Result<()>;
 }
+
+const PUSH_COLS: &str = "id, citizen_id, endpoint, p256dh, auth, lang, created_at, last_success_at, failures";
 
 const COLS: &str = "id, citizen_id, event_kind, dedupe_key, channel, template, vars, phone, status, attempts, next_attempt_at, \
      lease_until, leased_by, provider, provider_message_id, error, created_at, sent_at, delivered_at, read_at";
@@ -129,6 +178,20 @@ const DUE: &str = "channel = 'sms' AND ((status IN ('created', 'temporary-failur
 macro_rules! sql_notifications {
     ($store:ident, $row:ty, $claim:expr) => {
         impl $store {
+            fn push_row(r: &$row) -> Result<PushSubscription> {
+                Ok(PushSubscription {
+                    id: r.try_get("id")?,
+                    citizen_id: r.try_get("citizen_id")?,
+                    endpoint: r.try_get("endpoint")?,
+                    p256dh: r.try_get("p256dh")?,
+                    auth: r.try_get("auth")?,
+                    lang: r.try_get("lang")?,
+                    created_at: r.try_get("created_at")?,
+                    last_success_at: r.try_get("last_success_at")?,
+                    failures: r.try_get("failures")?,
+                })
+            }
+
             fn notification_row(r: &$row) -> Result<Notification> {
                 Ok(Notification {
                     id: r.try_get("id")?,
@@ -330,6 +393,117 @@ macro_rules! sql_notifications {
                     "SELECT {COLS} FROM notifications WHERE citizen_id = $1 AND channel = 'inapp' AND created_at >= $2 ORDER BY created_at, id LIMIT $3"
                 ))
                 .bind(citizen_id)
+                .bind(since)
+                .bind(i64::from(limit))
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(Self::notification_row).collect()
+            }
+
+            async fn mark_all_read(&self, citizen_id: &str, now: Millis) -> Result<u64> {
+                let r = sqlx::query("UPDATE notifications SET read_at = $1 WHERE citizen_id = $2 AND channel = 'inapp' AND read_at IS NULL")
+                    .bind(now)
+                    .bind(citizen_id)
+                    .execute(&self.write)
+                    .await?;
+                Ok(r.rows_affected())
+            }
+
+            async fn sms_status_counts(&self, since: Millis) -> Result<Vec<(NotificationStatus, i64)>> {
+                let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM notifications WHERE channel = 'sms' AND created_at >= $1 GROUP BY status")
+                    .bind(since)
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter().map(|r| Ok((enum_col(r.try_get("status")?, NotificationStatus::parse)?, r.try_get("n")?))).collect()
+            }
+
+            async fn sms_timings(&self, since: Millis, after: Option<(Millis, String)>, limit: u32) -> Result<Vec<(String, SmsTiming)>> {
+                let (after_at, after_id) = after.unwrap_or((since - 1, String::new()));
+                let rows = sqlx::query(
+                    "SELECT id, dedupe_key, status, created_at, sent_at, attempts FROM notifications \
+                     WHERE channel = 'sms' AND created_at >= $1 AND (created_at > $2 OR (created_at = $2 AND id > $3)) \
+                     ORDER BY created_at, id LIMIT $4",
+                )
+                .bind(since)
+                .bind(after_at)
+                .bind(after_id)
+                .bind(i64::from(limit))
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok((
+                            r.try_get("id")?,
+                            SmsTiming {
+                                dedupe_key: r.try_get("dedupe_key")?,
+                                status: enum_col(r.try_get("status")?, NotificationStatus::parse)?,
+                                created_at: r.try_get("created_at")?,
+                                sent_at: r.try_get("sent_at")?,
+                                attempts: r.try_get("attempts")?,
+                            },
+                        ))
+                    })
+                    .collect()
+            }
+
+            async fn save_push_subscription(&self, sub: &PushSubscription, max_per_citizen: u32) -> Result<PushSubscription> {
+                // One statement: inserted only while the citizen holds fewer than the limit (an update of an
+                // existing endpoint always passes).
+                let row = sqlx::query(&format!(
+                    "INSERT INTO push_subscriptions ({PUSH_COLS}) \
+                     SELECT $1, $2, $3, $4, $5, $6, $7, NULL, 0 \
+                     WHERE (SELECT COUNT(*) FROM push_subscriptions WHERE citizen_id = $2 AND endpoint <> $3) < $8 \
+                     ON CONFLICT (endpoint) DO UPDATE SET citizen_id = excluded.citizen_id, p256dh = excluded.p256dh, \
+                     auth = excluded.auth, lang = excluded.lang, failures = 0 \
+                     RETURNING {PUSH_COLS}"
+                ))
+                .bind(&sub.id)
+                .bind(&sub.citizen_id)
+                .bind(&sub.endpoint)
+                .bind(&sub.p256dh)
+                .bind(&sub.auth)
+                .bind(&sub.lang)
+                .bind(sub.created_at)
+                .bind(i64::from(max_per_citizen))
+                .fetch_optional(&self.write)
+                .await?;
+                match row {
+                    Some(r) => Self::push_row(&r),
+                    None => Err(StoreError::Conflict("too_many_subscriptions")),
+                }
+            }
+
+            async fn push_subscriptions(&self, citizen_id: &str) -> Result<Vec<PushSubscription>> {
+                let rows = sqlx::query(&format!("SELECT {PUSH_COLS} FROM push_subscriptions WHERE citizen_id = $1 ORDER BY created_at, id"))
+                    .bind(citizen_id)
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter().map(Self::push_row).collect()
+            }
+
+            async fn delete_push_subscription(&self, citizen_id: Option<&str>, endpoint: &str) -> Result<bool> {
+                let r = sqlx::query("DELETE FROM push_subscriptions WHERE endpoint = $1 AND ($2 IS NULL OR citizen_id = $2)")
+                    .bind(endpoint)
+                    .bind(citizen_id)
+                    .execute(&self.write)
+                    .await?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn record_push_result(&self, id: &str, ok: bool, now: Millis) -> Result<()> {
+                let q = if ok {
+                    sqlx::query("UPDATE push_subscriptions SET last_success_at = $1, failures = 0 WHERE id = $2").bind(now).bind(id)
+                } else {
+                    sqlx::query("UPDATE push_subscriptions SET failures = failures + 1 WHERE id = $1").bind(id)
+                };
+                q.execute(&self.write).await?;
+                Ok(())
+            }
+
+            async fn inapp_created_since(&self, since: Millis, limit: u32) -> Result<Vec<Notification>> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {COLS} FROM notifications WHERE channel = 'inapp' AND created_at >= $1 ORDER BY created_at, id LIMIT $2"
+                ))
                 .bind(since)
                 .bind(i64::from(limit))
                 .fetch_all(&self.read)

@@ -35,6 +35,8 @@ pub struct PaymentOrder {
     pub updated_at: Millis,
     pub expires_at: Millis,
     pub paid_at: Option<Millis>,
+    /// When the current provider order was opened (UnionPay names an order by orderId and this moment).
+    pub opened_at: Option<Millis>,
 }
 
 /// The caller's Idempotency-Key with a hash of the request body it came with.
@@ -62,6 +64,7 @@ pub struct OrderUpdate {
     pub point_id: Option<String>,
     pub staff_id: Option<String>,
     pub cash_received_fen: Option<i64>,
+    pub opened_at: Option<Millis>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +87,74 @@ pub struct ChannelTotal {
     pub count: i64,
     pub amount_fen: i64,
     pub refunded_fen: i64,
+}
+
+/// Successful payments of one China-time day, point (`None`: paid online) and channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CollectionLine {
+    /// Days since 1970-01-01 in China time (UTC+8).
+    pub day: i64,
+    pub point_id: Option<String>,
+    pub channel: String,
+    pub count: i64,
+    pub amount_fen: i64,
+    pub refunded_fen: i64,
+}
+
+/// A refund that reached the provider, with the order it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinishedRefund {
+    pub refund: Refund,
+    pub order_no: String,
+    pub channel: Option<String>,
+    pub point_id: Option<String>,
+}
+
+/// What one reconciliation counted on each side.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReconTotals {
+    pub provider_payments: i64,
+    pub provider_payment_fen: i64,
+    pub provider_refunds: i64,
+    pub provider_refund_fen: i64,
+    pub our_payments: i64,
+    pub our_payment_fen: i64,
+    pub our_refunds: i64,
+    pub our_refund_fen: i64,
+}
+
+/// One reconciliation of a provider's statement for one day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReconRun {
+    pub id: String,
+    pub provider: String,
+    /// `YYYY-MM-DD`, China time.
+    pub day: String,
+    /// `running`, `done` or `failed`.
+    pub status: String,
+    pub attempt: i64,
+    pub requested_by: String,
+    pub started_at: Millis,
+    pub finished_at: Option<Millis>,
+    /// Present once done.
+    pub totals: Option<ReconTotals>,
+    pub mismatches: Option<i64>,
+    pub error: Option<String>,
+}
+
+/// One difference between our records and a statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReconMismatch {
+    /// `missing_at_us`, `missing_at_provider`, `amount_differs` or `status_differs`.
+    pub kind: String,
+    /// `payment` or `refund`.
+    pub entry: String,
+    pub order_no: String,
+    pub refund_no: Option<String>,
+    pub provider_trade_no: Option<String>,
+    pub our_fen: Option<i64>,
+    pub provider_fen: Option<i64>,
+    pub our_status: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -131,10 +202,44 @@ pub trait PaymentStore: Send + Sync {
     async fn open_shift_of(&self, staff_id: &str) -> Result<Option<CashShift>>;
     /// Closes the open shift: the expected total is the cash recorded by that staff member since it opened.
     async fn close_shift(&self, staff_id: &str, counted_fen: i64, now: Millis) -> Result<CashShift>;
+
+    // Finance and reconciliation.
+    /// Successful orders with `paid_at` in `[from, to)`, oldest first.
+    async fn paid_orders(&self, from: Millis, to: Millis) -> Result<Vec<PaymentOrder>>;
+    async fn refund_by_no(&self, refund_no: &str) -> Result<Option<Refund>>;
+    /// Refunds that succeeded with their last change in `[from, to)`, with their orders.
+    async fn finished_refunds(&self, from: Millis, to: Millis) -> Result<Vec<FinishedRefund>>;
+    /// Successful payments with `paid_at` in `[from, to)` per China-time day, point and channel.
+    async fn collection(&self, from: Millis, to: Millis) -> Result<Vec<CollectionLine>>;
+    /// Claims the reconciliation of `provider`'s statement of `day` (one conditional upsert): a new run, or
+    /// taking over a run that failed before `retry_failed_before`, one left running since before
+    /// `stale_running_before` (its instance died), or — with `redo` — a finished one. `None` when another
+    /// instance holds it or it is done. Returns the run id and the attempt number the result must quote.
+    async fn claim_reconciliation(
+        &self,
+        provider: &str,
+        day: &str,
+        requested_by: &str,
+        now: Millis,
+        retry_failed_before: Millis,
+        stale_running_before: Millis,
+        redo: bool,
+    ) -> Result<Option<(String, i64)>>;
+    /// Records a finished run and its mismatches (replacing those of an earlier attempt), in one transaction, if
+    /// `attempt` still holds the claim; `false` when it was taken over.
+    async fn finish_reconciliation(&self, run_id: &str, attempt: i64, totals: &ReconTotals, mismatches: &[ReconMismatch], now: Millis) -> Result<bool>;
+    async fn fail_reconciliation(&self, run_id: &str, attempt: i64, error: &str, now: Millis) -> Result<bool>;
+    /// The runs of one day, by provider.
+    async fn reconciliation_runs(&self, day: &str) -> Result<Vec<ReconRun>>;
+    async fn reconciliation_mismatches(&self, run_id: &str) -> Result<Vec<ReconMismatch>>;
 }
 
+const RUN_COLS: &str = "id, provider, day, status, attempt, requested_by, started_at, finished_at, provider_payments, provider_payment_fen, \
+                        provider_refunds, provider_refund_fen, our_payments, our_payment_fen, our_refunds, our_refund_fen, mismatches, error";
+const MISMATCH_COLS: &str = "kind, entry, order_no, refund_no, provider_trade_no, our_fen, provider_fen, our_status";
+
 const ORDER_COLS: &str = "id, order_no, citizen_id, reference, item, amount_fen, channel, status, failure_code, provider_trade_no, \
-                          refunded_fen, point_id, staff_id, cash_received_fen, created_at, updated_at, expires_at, paid_at";
+                          refunded_fen, point_id, staff_id, cash_received_fen, created_at, updated_at, expires_at, paid_at, opened_at";
 const REFUND_COLS: &str = "id, refund_no, order_id, amount_fen, reason, status, provider_refund_no, created_at, updated_at";
 const SHIFT_COLS: &str = "id, point_id, staff_id, opened_at, closed_at, expected_fen, counted_fen";
 
@@ -167,6 +272,7 @@ macro_rules! sql_payments {
                     updated_at: r.try_get("updated_at")?,
                     expires_at: r.try_get("expires_at")?,
                     paid_at: r.try_get("paid_at")?,
+                    opened_at: r.try_get("opened_at")?,
                 })
             }
 
@@ -181,6 +287,50 @@ macro_rules! sql_payments {
                     provider_refund_no: r.try_get("provider_refund_no")?,
                     created_at: r.try_get("created_at")?,
                     updated_at: r.try_get("updated_at")?,
+                })
+            }
+
+            fn run_row(r: &$row) -> Result<ReconRun> {
+                let status: String = r.try_get("status")?;
+                let totals = if status == "done" {
+                    Some(ReconTotals {
+                        provider_payments: r.try_get::<Option<i64>, _>("provider_payments")?.unwrap_or(0),
+                        provider_payment_fen: r.try_get::<Option<i64>, _>("provider_payment_fen")?.unwrap_or(0),
+                        provider_refunds: r.try_get::<Option<i64>, _>("provider_refunds")?.unwrap_or(0),
+                        provider_refund_fen: r.try_get::<Option<i64>, _>("provider_refund_fen")?.unwrap_or(0),
+                        our_payments: r.try_get::<Option<i64>, _>("our_payments")?.unwrap_or(0),
+                        our_payment_fen: r.try_get::<Option<i64>, _>("our_payment_fen")?.unwrap_or(0),
+                        our_refunds: r.try_get::<Option<i64>, _>("our_refunds")?.unwrap_or(0),
+                        our_refund_fen: r.try_get::<Option<i64>, _>("our_refund_fen")?.unwrap_or(0),
+                    })
+                } else {
+                    None
+                };
+                Ok(ReconRun {
+                    id: r.try_get("id")?,
+                    provider: r.try_get("provider")?,
+                    day: r.try_get("day")?,
+                    status,
+                    attempt: r.try_get("attempt")?,
+                    requested_by: r.try_get("requested_by")?,
+                    started_at: r.try_get("started_at")?,
+                    finished_at: r.try_get("finished_at")?,
+                    totals,
+                    mismatches: r.try_get("mismatches")?,
+                    error: r.try_get("error")?,
+                })
+            }
+
+            fn mismatch_row(r: &$row) -> Result<ReconMismatch> {
+                Ok(ReconMismatch {
+                    kind: r.try_get("kind")?,
+                    entry: r.try_get("entry")?,
+                    order_no: r.try_get("order_no")?,
+                    refund_no: r.try_get("refund_no")?,
+                    provider_trade_no: r.try_get("provider_trade_no")?,
+                    our_fen: r.try_get("our_fen")?,
+                    provider_fen: r.try_get("provider_fen")?,
+                    our_status: r.try_get("our_status")?,
                 })
             }
 
@@ -279,7 +429,7 @@ macro_rules! sql_payments {
                      channel = COALESCE($3, channel), provider_trade_no = COALESCE($4, provider_trade_no), \
                      failure_code = COALESCE($5, failure_code), paid_at = COALESCE($6, paid_at), \
                      point_id = COALESCE($7, point_id), staff_id = COALESCE($8, staff_id), \
-                     cash_received_fen = COALESCE($9, cash_received_fen) \
+                     cash_received_fen = COALESCE($9, cash_received_fen), opened_at = COALESCE($11, opened_at) \
                      WHERE order_no = $10 AND status IN ({states}) RETURNING {ORDER_COLS}"
                 ))
                 .bind(to.as_str())
@@ -292,6 +442,7 @@ macro_rules! sql_payments {
                 .bind(&u.staff_id)
                 .bind(u.cash_received_fen)
                 .bind(order_no)
+                .bind(u.opened_at)
                 .fetch_optional(&self.write)
                 .await?;
                 row.as_ref().map(Self::order_row).transpose()
@@ -497,11 +648,167 @@ macro_rules! sql_payments {
                     None => Err(StoreError::Conflict("no_open_shift")),
                 }
             }
+
+            async fn paid_orders(&self, from: Millis, to: Millis) -> Result<Vec<PaymentOrder>> {
+                let rows = sqlx::query(&format!("SELECT {ORDER_COLS} FROM payment_orders WHERE status = 'success' AND paid_at >= $1 AND paid_at < $2 ORDER BY paid_at, id"))
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter().map(Self::order_row).collect()
+            }
+
+            async fn refund_by_no(&self, refund_no: &str) -> Result<Option<Refund>> {
+                let row = sqlx::query(&format!("SELECT {REFUND_COLS} FROM refunds WHERE refund_no = $1")).bind(refund_no).fetch_optional(&self.read).await?;
+                row.as_ref().map(Self::refund_row).transpose()
+            }
+
+            async fn finished_refunds(&self, from: Millis, to: Millis) -> Result<Vec<FinishedRefund>> {
+                let cols = REFUND_COLS.split(", ").map(|c| format!("r.{c}")).collect::<Vec<_>>().join(", ");
+                let rows = sqlx::query(&format!(
+                    "SELECT {cols}, o.order_no AS o_order_no, o.channel AS o_channel, o.point_id AS o_point_id FROM refunds r JOIN payment_orders o ON o.id = r.order_id \
+                     WHERE r.status = 'success' AND r.updated_at >= $1 AND r.updated_at < $2 ORDER BY r.updated_at, r.id"
+                ))
+                .bind(from)
+                .bind(to)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|r| Ok(FinishedRefund { refund: Self::refund_row(r)?, order_no: r.try_get("o_order_no")?, channel: r.try_get("o_channel")?, point_id: r.try_get("o_point_id")? }))
+                    .collect()
+            }
+
+            async fn collection(&self, from: Millis, to: Millis) -> Result<Vec<CollectionLine>> {
+                // China time is UTC+8 all year: the day is an integer division of the shifted timestamp.
+                let rows = sqlx::query(
+                    "SELECT (paid_at + 28800000) / 86400000 AS d, point_id, channel, COUNT(*) AS n, CAST(SUM(amount_fen) AS BIGINT) AS amount, \
+                     CAST(SUM(refunded_fen) AS BIGINT) AS refunded FROM payment_orders WHERE status = 'success' AND paid_at >= $1 AND paid_at < $2 \
+                     GROUP BY (paid_at + 28800000) / 86400000, point_id, channel ORDER BY d, COALESCE(point_id, ''), channel",
+                )
+                .bind(from)
+                .bind(to)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(CollectionLine {
+                            day: r.try_get("d")?,
+                            point_id: r.try_get("point_id")?,
+                            channel: r.try_get::<Option<String>, _>("channel")?.unwrap_or_default(),
+                            count: r.try_get("n")?,
+                            amount_fen: r.try_get::<Option<i64>, _>("amount")?.unwrap_or(0),
+                            refunded_fen: r.try_get::<Option<i64>, _>("refunded")?.unwrap_or(0),
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn claim_reconciliation(
+                &self,
+                provider: &str,
+                day: &str,
+                requested_by: &str,
+                now: Millis,
+                retry_failed_before: Millis,
+                stale_running_before: Millis,
+                redo: bool,
+            ) -> Result<Option<(String, i64)>> {
+                let row = sqlx::query(
+                    "INSERT INTO reconciliation_runs (id, provider, day, status, attempt, requested_by, started_at) VALUES ($1, $2, $3, 'running', 1, $4, $5) \
+                     ON CONFLICT (provider, day) DO UPDATE SET status = 'running', attempt = reconciliation_runs.attempt + 1, \
+                     requested_by = excluded.requested_by, started_at = excluded.started_at, finished_at = NULL, error = NULL \
+                     WHERE (reconciliation_runs.status = 'failed' AND reconciliation_runs.finished_at < $6) \
+                        OR (reconciliation_runs.status = 'running' AND reconciliation_runs.started_at < $7) \
+                        OR (reconciliation_runs.status = 'done' AND $8 = 1) \
+                     RETURNING id, attempt",
+                )
+                .bind(new_id())
+                .bind(provider)
+                .bind(day)
+                .bind(requested_by)
+                .bind(now)
+                .bind(retry_failed_before)
+                .bind(stale_running_before)
+                .bind(if redo { 1i64 } else { 0i64 })
+                .fetch_optional(&self.write)
+                .await?;
+                row.map(|r| Ok((r.try_get("id")?, r.try_get("attempt")?))).transpose()
+            }
+
+            async fn finish_reconciliation(&self, run_id: &str, attempt: i64, t: &ReconTotals, mismatches: &[ReconMismatch], now: Millis) -> Result<bool> {
+                let pool = self.write.clone();
+                let (run_id, t, mismatches) = (run_id.to_string(), t.clone(), mismatches.to_vec());
+                detached(async move {
+                    let mut tx = pool.begin().await?;
+                    let done = sqlx::query(
+                        "UPDATE reconciliation_runs SET status = 'done', finished_at = $1, provider_payments = $2, provider_payment_fen = $3, \
+                         provider_refunds = $4, provider_refund_fen = $5, our_payments = $6, our_payment_fen = $7, our_refunds = $8, our_refund_fen = $9, \
+                         mismatches = $10, error = NULL WHERE id = $11 AND attempt = $12 AND status = 'running'",
+                    )
+                    .bind(now)
+                    .bind(t.provider_payments)
+                    .bind(t.provider_payment_fen)
+                    .bind(t.provider_refunds)
+                    .bind(t.provider_refund_fen)
+                    .bind(t.our_payments)
+                    .bind(t.our_payment_fen)
+                    .bind(t.our_refunds)
+                    .bind(t.our_refund_fen)
+                    .bind(mismatches.len() as i64)
+                    .bind(&run_id)
+                    .bind(attempt)
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() == 0 {
+                        return Ok(false);
+                    }
+                    sqlx::query("DELETE FROM reconciliation_mismatches WHERE run_id = $1").bind(&run_id).execute(&mut *tx).await?;
+                    for (seq, m) in mismatches.iter().enumerate() {
+                        sqlx::query(&format!("INSERT INTO reconciliation_mismatches (run_id, seq, {MISMATCH_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
+                            .bind(&run_id)
+                            .bind(seq as i64)
+                            .bind(&m.kind)
+                            .bind(&m.entry)
+                            .bind(&m.order_no)
+                            .bind(&m.refund_no)
+                            .bind(&m.provider_trade_no)
+                            .bind(m.our_fen)
+                            .bind(m.provider_fen)
+                            .bind(&m.our_status)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(true)
+                })
+                .await
+            }
+
+            async fn fail_reconciliation(&self, run_id: &str, attempt: i64, error: &str, now: Millis) -> Result<bool> {
+                let r = sqlx::query("UPDATE reconciliation_runs SET status = 'failed', finished_at = $1, error = $2 WHERE id = $3 AND attempt = $4 AND status = 'running'")
+                    .bind(now)
+                    .bind(error)
+                    .bind(run_id)
+                    .bind(attempt)
+                    .execute(&self.write)
+                    .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn reconciliation_runs(&self, day: &str) -> Result<Vec<ReconRun>> {
+                let rows = sqlx::query(&format!("SELECT {RUN_COLS} FROM reconciliation_runs WHERE day = $1 ORDER BY provider")).bind(day).fetch_all(&self.read).await?;
+                rows.iter().map(Self::run_row).collect()
+            }
+
+            async fn reconciliation_mismatches(&self, run_id: &str) -> Result<Vec<ReconMismatch>> {
+                let rows = sqlx::query(&format!("SELECT {MISMATCH_COLS} FROM reconciliation_mismatches WHERE run_id = $1 ORDER BY seq")).bind(run_id).fetch_all(&self.read).await?;
+                rows.iter().map(Self::mismatch_row).collect()
+            }
         }
 
         impl $store {
             async fn insert_order(tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>, o: &PaymentOrder) -> Result<()> {
-                sqlx::query(&format!("INSERT INTO payment_orders ({ORDER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"))
+                sqlx::query(&format!("INSERT INTO payment_orders ({ORDER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"))
                     .bind(&o.id)
                     .bind(&o.order_no)
                     .bind(&o.citizen_id)
@@ -520,6 +827,7 @@ macro_rules! sql_payments {
                     .bind(o.updated_at)
                     .bind(o.expires_at)
                     .bind(o.paid_at)
+                    .bind(o.opened_at)
                     .execute(&mut **tx)
                     .await?;
                 Ok(())

@@ -176,3 +176,63 @@ both_backends!(notification_centre, |store| {
     assert_eq!(since.iter().map(|n| n.dedupe_key.as_str()).collect::<Vec<_>>(), vec!["c-1", "c-2"], "oldest first from the cursor");
     assert!(store.inapp_since(&b, 0, 10).await.unwrap().is_empty());
 });
+
+both_backends!(read_all_and_the_live_hubs_query, |store| {
+    let a = citizen(&store, "13800000209").await;
+    let b = citizen(&store, "13800000210").await;
+    for (i, (who, at)) in [(&a, NOW), (&b, NOW + 5), (&a, NOW + 10)].into_iter().enumerate() {
+        let n = NewNotification { channel: Channel::InApp, phone: None, now: at, not_before: at, ..sms(who, &format!("h-{i}")) };
+        store.enqueue_notification(&n).await.unwrap().unwrap();
+    }
+    store.enqueue_notification(&sms(&a, "h-sms")).await.unwrap().unwrap();
+    let all = store.inapp_created_since(NOW + 5, 10).await.unwrap();
+    assert_eq!(all.iter().map(|n| n.dedupe_key.as_str()).collect::<Vec<_>>(), vec!["h-1", "h-2"], "every citizen's, in-app only, oldest first");
+    assert_eq!(store.inapp_created_since(NOW, 1).await.unwrap().len(), 1, "limited");
+    assert_eq!(store.mark_all_read(&a, NOW + 20).await.unwrap(), 2);
+    assert_eq!(store.mark_all_read(&a, NOW + 30).await.unwrap(), 0, "nothing left unread");
+    assert_eq!((store.unread_count(&a).await.unwrap(), store.unread_count(&b).await.unwrap()), (0, 1), "only the caller's own");
+    let counts = store.sms_status_counts(NOW).await.unwrap();
+    assert_eq!(counts, vec![(NotificationStatus::Created, 1)]);
+    let timings = store.sms_timings(NOW, None, 10).await.unwrap();
+    assert_eq!(timings.len(), 1);
+    assert_eq!((timings[0].1.dedupe_key.as_str(), timings[0].1.sent_at), ("h-sms", None));
+    assert!(store.sms_timings(NOW, Some((timings[0].1.created_at, timings[0].0.clone())), 10).await.unwrap().is_empty(), "after the cursor");
+});
+
+
+both_backends!(push_subscriptions_by_endpoint_with_a_limit, |store| {
+    let a = citizen(&store, "13800000211").await;
+    let b = citizen(&store, "13800000212").await;
+    let sub = |who: &str, endpoint: &str| PushSubscription {
+        id: new_id(),
+        citizen_id: who.into(),
+        endpoint: endpoint.into(),
+        p256dh: "key".into(),
+        auth: "auth".into(),
+        lang: "zh-CN".into(),
+        created_at: NOW,
+        last_success_at: None,
+        failures: 0,
+    };
+    let first = store.save_push_subscription(&sub(&a, "https://push.example/1"), 2).await.unwrap();
+    store.save_push_subscription(&sub(&a, "https://push.example/2"), 2).await.unwrap();
+    assert!(matches!(store.save_push_subscription(&sub(&a, "https://push.example/3"), 2).await, Err(StoreError::Conflict("too_many_subscriptions"))));
+    // Re-subscribing an endpoint updates it (not counted against the limit) and keeps its id.
+    let again = store.save_push_subscription(&PushSubscription { p256dh: "new".into(), ..sub(&a, "https://push.example/1") }, 2).await.unwrap();
+    assert_eq!((again.id.as_str(), again.p256dh.as_str()), (first.id.as_str(), "new"));
+    store.record_push_result(&first.id, false, NOW).await.unwrap();
+    store.record_push_result(&first.id, false, NOW).await.unwrap();
+    assert_eq!(store.push_subscriptions(&a).await.unwrap()[0].failures, 2);
+    store.record_push_result(&first.id, true, NOW + 1).await.unwrap();
+    let s = &store.push_subscriptions(&a).await.unwrap()[0];
+    assert_eq!((s.failures, s.last_success_at), (0, Some(NOW + 1)));
+    // The same browser signed in as someone else moves to them.
+    store.save_push_subscription(&sub(&b, "https://push.example/2"), 2).await.unwrap();
+    assert_eq!(store.push_subscriptions(&a).await.unwrap().len(), 1);
+    assert_eq!(store.push_subscriptions(&b).await.unwrap().len(), 1);
+    // Removing: only one's own, or any when the push service says it is gone.
+    assert!(!store.delete_push_subscription(Some(&b), "https://push.example/1").await.unwrap());
+    assert!(store.delete_push_subscription(Some(&a), "https://push.example/1").await.unwrap());
+    assert!(store.delete_push_subscription(None, "https://push.example/2").await.unwrap());
+    assert!(store.push_subscriptions(&b).await.unwrap().is_empty());
+});

@@ -28,6 +28,7 @@ fn order(citizen_id: Option<String>, amount_fen: i64) -> PaymentOrder {
         updated_at: NOW,
         expires_at: NOW + 48 * 3_600_000,
         paid_at: None,
+        opened_at: None,
     }
 }
 
@@ -210,4 +211,60 @@ shenfen_store::both_backends!(unpaid_orders_expire_at_their_deadline, |store| {
     assert_eq!(expired.iter().map(|o| o.order_no.clone()).collect::<Vec<_>>(), vec![due.order_no.clone()]);
     assert!(store.expire_unpaid(NOW + 48 * 3_600_000).await.unwrap().is_empty(), "once");
     assert_eq!(store.order(&submitted.id).await.unwrap().unwrap().status, PaymentStatus::Submitted);
+});
+
+shenfen_store::both_backends!(reconciliation_runs_are_claimed_once_and_fenced_by_attempt, |store| {
+    let m = |kind: &str| payments::ReconMismatch {
+        kind: kind.into(),
+        entry: "payment".into(),
+        order_no: "SF1".into(),
+        refund_no: None,
+        provider_trade_no: Some("T1".into()),
+        our_fen: Some(2000),
+        provider_fen: Some(2001),
+        our_status: None,
+    };
+    let totals = payments::ReconTotals { provider_payments: 1, provider_payment_fen: 2001, our_payments: 1, our_payment_fen: 2000, ..Default::default() };
+    // Claimed once; a second claim while it runs (and is fresh) gets nothing.
+    let (id, attempt) = store.claim_reconciliation("alipay", "2026-11-25", "job", NOW, NOW - 1, NOW - 1, false).await.unwrap().unwrap();
+    assert_eq!(attempt, 1);
+    assert!(store.claim_reconciliation("alipay", "2026-11-25", "job", NOW + 1, NOW, NOW - 1, false).await.unwrap().is_none());
+    // Another provider or day is its own run.
+    assert!(store.claim_reconciliation("wechat", "2026-11-25", "job", NOW, NOW - 1, NOW - 1, false).await.unwrap().is_some());
+    // Its instance died: once stale, another takes it over, and the first can no longer record a result.
+    let (id2, attempt2) = store.claim_reconciliation("alipay", "2026-11-25", "job", NOW + 10, NOW, NOW + 5, false).await.unwrap().unwrap();
+    assert_eq!((id2.as_str(), attempt2), (id.as_str(), 2));
+    assert!(!store.finish_reconciliation(&id, 1, &totals, &[m("amount_differs")], NOW + 11).await.unwrap());
+    assert!(!store.fail_reconciliation(&id, 1, "late", NOW + 11).await.unwrap());
+    assert!(store.finish_reconciliation(&id, 2, &totals, &[m("amount_differs"), m("missing_at_us")], NOW + 12).await.unwrap());
+    let runs = store.reconciliation_runs("2026-11-25").await.unwrap();
+    assert_eq!(runs.iter().map(|r| (r.provider.as_str(), r.status.as_str())).collect::<Vec<_>>(), vec![("alipay", "done"), ("wechat", "running")]);
+    assert_eq!(runs[0].totals.as_ref().unwrap().provider_payment_fen, 2001);
+    assert_eq!(runs[0].mismatches, Some(2));
+    assert_eq!(store.reconciliation_mismatches(&id).await.unwrap().iter().map(|m| m.kind.as_str()).collect::<Vec<_>>(), vec!["amount_differs", "missing_at_us"]);
+    // Done: not claimed again unless re-run on purpose; a re-run replaces the mismatches.
+    assert!(store.claim_reconciliation("alipay", "2026-11-25", "job", NOW + 20, NOW + 20, NOW + 20, false).await.unwrap().is_none());
+    let (_, attempt3) = store.claim_reconciliation("alipay", "2026-11-25", "staff-1", NOW + 21, NOW, NOW, true).await.unwrap().unwrap();
+    assert!(store.finish_reconciliation(&id, attempt3, &payments::ReconTotals::default(), &[], NOW + 22).await.unwrap());
+    assert!(store.reconciliation_mismatches(&id).await.unwrap().is_empty());
+    // A failed run is retried only after the back-off.
+    let (wid, wattempt) = store.claim_reconciliation("unionpay", "2026-11-25", "job", NOW, NOW, NOW, false).await.unwrap().unwrap();
+    assert!(store.fail_reconciliation(&wid, wattempt, "provider_unavailable", NOW + 1).await.unwrap());
+    assert!(store.claim_reconciliation("unionpay", "2026-11-25", "job", NOW + 2, NOW, NOW, false).await.unwrap().is_none());
+    assert!(store.claim_reconciliation("unionpay", "2026-11-25", "job", NOW + 3, NOW + 2, NOW, false).await.unwrap().is_some());
+});
+
+shenfen_store::both_backends!(collection_by_day_point_and_channel, |store| {
+    // NOW is 2026-09-21 22:13:20 UTC = 2026-09-22 06:13:20 China time.
+    let day = (NOW + 28_800_000).div_euclid(86_400_000);
+    for (channel, point, at) in [("cash", Some("p1"), NOW), ("alipay_qr", Some("p1"), NOW + 1), ("alipay", None, NOW + 2), ("alipay", None, NOW - 86_400_000)] {
+        let o = order(None, 2000);
+        store.create_order(&o, None).await.unwrap();
+        let u = OrderUpdate { channel: Some(channel.into()), paid_at: Some(at), point_id: point.map(str::to_string), ..Default::default() };
+        store.change_status(&o.order_no, &[PaymentStatus::Created], PaymentStatus::Success, &u, at).await.unwrap().unwrap();
+    }
+    let lines = store.collection(NOW - 2 * 86_400_000, NOW + 86_400_000).await.unwrap();
+    let got: Vec<(i64, Option<&str>, &str, i64)> = lines.iter().map(|l| (l.day - day, l.point_id.as_deref(), l.channel.as_str(), l.count)).collect();
+    assert_eq!(got, vec![(-1, None, "alipay", 1), (0, None, "alipay", 1), (0, Some("p1"), "alipay_qr", 1), (0, Some("p1"), "cash", 1)]);
+    assert_eq!(store.paid_orders(NOW, NOW + 3).await.unwrap().len(), 3);
 });

@@ -87,13 +87,23 @@ async fn delete_session(State(state): State<AppState>, user: MaybeUser) -> AppRe
 pub struct StaffSessionRequest {
     pub username: String,
     pub password: String,
+    /// The 6-digit code from the authenticator app, for accounts with a second factor.
+    #[serde(default)]
+    pub totp_code: Option<String>,
 }
 
-/// Staff sign-in with username and password.
+/// Staff sign-in with username and password, plus `totp_code` for accounts with a second factor (401
+/// `totp_required` without it).
 #[utoipa::path(post, path = "/api/v1/auth/staff-sessions", tag = "auth", request_body = StaffSessionRequest,
-    responses((status = 201, body = SessionCreated), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 201, body = SessionCreated), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody, description = "wrong or reused code"), (status = 429, body = ErrorBody)))]
 async fn create_staff_session(State(state): State<AppState>, user: MaybeUser, ApiJson(req): ApiJson<StaffSessionRequest>) -> AppResult<(StatusCode, Json<SessionCreated>)> {
-    let (session, _) = accounts::staff_sign_in(&state, &req.username, &req.password, SessionChannel::Bearer, &user.ip).await?;
+    let session = match accounts::staff_sign_in(&state, &req.username, &req.password, SessionChannel::Bearer, &user.ip).await? {
+        accounts::StaffSignIn::Signed(session, _) => session,
+        accounts::StaffSignIn::SecondFactor(staff) => match req.totp_code.as_deref() {
+            Some(code) => crate::staff_security::second_factor_now(&state, &staff, code, SessionChannel::Bearer, &user.ip).await?,
+            None => return Err(crate::staff_security::totp_required()),
+        },
+    };
     Ok((StatusCode::CREATED, Json(SessionCreated { token: session.token, expires_at: session.expires_at })))
 }
 

@@ -3,12 +3,15 @@
 //! bearer token only (`Authorization: Bearer …`), obtained from the session endpoints.
 
 mod accounts;
+pub mod applications;
 pub mod appointments;
 mod notifications;
-mod payments;
+pub mod payments;
 mod point_admin;
 mod reference;
 mod staff;
+mod staff_admin;
+pub mod stats;
 
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
@@ -33,7 +36,11 @@ use crate::error::AppError;
         (name = "appointments", description = "Acceptance points, live load, slots and appointments"),
         (name = "counter", description = "Counter operations: status, check-in, queue"),
         (name = "payments", description = "Fee payment orders, receipts and finance totals"),
+        (name = "applications", description = "The citizen's ID card applications: eligibility, photo, delivery, submit, cancel"),
+        (name = "review", description = "Police review (掌上审核): queue, claim, decision; SLA supervision"),
+        (name = "production", description = "Production centre: queue, batches, steps, dispatch"),
         (name = "admin", description = "Administration: acceptance points, capacity, per-day exceptions"),
+        (name = "stats", description = "Service statistics: online and smart-fee shares, online applications accepted, users, cycle, trips saved; JSON and CSV"),
     )
 )]
 struct ApiDoc;
@@ -68,11 +75,14 @@ pub fn router(state: AppState) -> (axum::Router<AppState>, utoipa::openapi::Open
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(accounts::router())
         .merge(staff::router())
+        .merge(staff_admin::router())
         .merge(reference::router())
         .merge(appointments::router())
         .merge(point_admin::router())
         .merge(payments::router())
+        .merge(applications::router())
         .merge(notifications::router())
+        .merge(stats::router())
         .split_for_parts()
 }
 

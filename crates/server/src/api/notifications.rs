@@ -13,22 +13,12 @@ use crate::app::AppState;
 use crate::auth::CitizenUser;
 use crate::error::{AppError, AppResult};
 use crate::i18n::Lang;
-use crate::notify::Template;
+use crate::notify::view::NotificationView;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list)).routes(routes!(mark_read))
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct NotificationView {
-    pub id: String,
-    /// Event kind, e.g. `appointment_booked`.
-    pub kind: String,
-    /// The text in the caller's language (`Accept-Language` / `sf_lang`).
-    pub text: String,
-    /// UTC milliseconds.
-    pub created_at: i64,
-    pub read: bool,
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(mark_read)).routes(routes!(mark_all_read)).routes(routes!(events))
+        .routes(routes!(crate::notify::push::public_key))
+        .routes(routes!(crate::notify::push::add, crate::notify::push::remove))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -42,17 +32,7 @@ pub struct NotificationList {
     responses((status = 200, body = NotificationList), (status = 401, body = ErrorBody)))]
 async fn list(State(state): State<AppState>, CitizenUser(citizen, _): CitizenUser, headers: HeaderMap) -> AppResult<Json<NotificationList>> {
     let lang = Lang::from_headers(&headers);
-    let rows = state.store.inapp_notifications(&citizen.id, 50).await?;
-    let items = rows
-        .into_iter()
-        .map(|n| {
-            // Stored variables were checked at enqueue; a row from a retired template still shows, untranslated.
-            let text = Template::by_name(&n.template)
-                .and_then(|t| serde_json::from_str(&n.vars).ok().and_then(|v| t.render(lang, &v).ok()))
-                .unwrap_or_else(|| n.template.clone());
-            NotificationView { id: n.id, kind: n.event_kind, text, created_at: n.created_at, read: n.read_at.is_some() }
-        })
-        .collect();
+    let items = state.store.inapp_notifications(&citizen.id, 50).await?.iter().map(|n| NotificationView::of(n, lang)).collect();
     Ok(Json(NotificationList { unread: state.store.unread_count(&citizen.id).await?, items }))
 }
 
@@ -66,4 +46,34 @@ async fn mark_read(State(state): State<AppState>, CitizenUser(citizen, _): Citiz
         return Err(AppError::not_found());
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MarkedRead {
+    /// How many notifications were unread until now.
+    pub marked: u64,
+}
+
+/// Marks all of the caller's notifications read.
+#[utoipa::path(post, path = "/api/v1/me/notifications/read-all", tag = "me", security(("bearer" = [])),
+    responses((status = 200, body = MarkedRead), (status = 401, body = ErrorBody)))]
+async fn mark_all_read(State(state): State<AppState>, CitizenUser(citizen, _): CitizenUser) -> AppResult<Json<MarkedRead>> {
+    Ok(Json(MarkedRead { marked: state.store.mark_all_read(&citizen.id, state.now_ms()).await? }))
+}
+
+/// The caller's new notifications, live, as server-sent events (`text/event-stream`): `event: notification`,
+/// `id: <notification id>`, `data:` a `LiveEvent` JSON object. Send `Last-Event-ID` when reconnecting to receive
+/// what was missed. Idle streams carry a comment line every 15 s. Works across instances: a notification written
+/// by any instance reaches a stream open on any other within about a second.
+#[utoipa::path(get, path = "/api/v1/me/events", tag = "me", security(("bearer" = [])),
+    params(crate::notify::live::StreamQuery, ("Last-Event-ID" = Option<String>, Header, description = "Id of the last event received")),
+    responses((status = 200, description = "An event stream of `LiveEvent`s", content_type = "text/event-stream", body = crate::notify::live::LiveEvent),
+        (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn events(
+    state: State<AppState>,
+    user: CitizenUser,
+    headers: HeaderMap,
+    query: axum::extract::Query<crate::notify::live::StreamQuery>,
+) -> AppResult<axum::response::Response> {
+    crate::notify::live::stream(state, user, headers, query).await
 }

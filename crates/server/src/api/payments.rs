@@ -29,6 +29,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(record_cash))
         .routes(routes!(close_shift))
         .routes(routes!(totals))
+        .routes(routes!(finance_report))
+        .routes(routes!(reconciliations, run_reconciliation))
 }
 
 /// A payment order as callers see it. Amounts are integer fen.
@@ -172,7 +174,7 @@ async fn start_payment(State(state): State<AppState>, CitizenUser(citizen, user)
     if !channel.is_online() {
         return Err(AppError::invalid("channel_invalid", "请选择在线支付方式。", "Choose an online way to pay.").on_field("channel"));
     }
-    let started = crate::payments::flow::start(&state, provider.as_ref(), &o, channel, &user.ip, &user.actor()).await?;
+    let started = crate::payments::flow::start(&state, provider.as_ref(), &o, channel, &user.ip, &user.actor(), None).await?;
     Ok(Json(StartView::from(started)))
 }
 
@@ -198,7 +200,7 @@ async fn counter_qr(State(state): State<AppState>, user: StaffUser, Path(order_n
     if !matches!(channel, PaymentChannel::AlipayQr | PaymentChannel::WechatQr) {
         return Err(AppError::invalid("channel_invalid", "窗口扫码请选择支付宝或微信。", "At the counter choose Alipay or WeChat QR.").on_field("channel"));
     }
-    let started = crate::payments::flow::start(&state, provider.as_ref(), &o, channel, &user.1.ip, &user.1.actor()).await?;
+    let started = crate::payments::flow::start(&state, provider.as_ref(), &o, channel, &user.1.ip, &user.1.actor(), Some(&point.id)).await?;
     Ok(Json(StartView::from(started)))
 }
 
@@ -316,37 +318,250 @@ pub struct DayTotals {
     pub smart_share_permille: Option<u32>,
 }
 
-/// The day's successful payments per channel (finance: administrators).
+async fn finance_scope(state: &AppState, user: &StaffUser) -> AppResult<crate::payments::finance::FinanceScope> {
+    crate::payments::finance::scope_of(state, &user.0).await
+}
+
+fn day_or_today(state: &AppState, day: Option<&str>) -> AppResult<time::Date> {
+    match day {
+        Some(d) => crate::appointments::parse_day(d),
+        None => Ok(crate::appointments::local_now(state).date()),
+    }
+}
+
+/// A point filter must be a point of the caller's scope.
+fn point_in_scope<'a>(scope: &crate::payments::finance::FinanceScope, point: Option<&'a str>) -> AppResult<Option<&'a str>> {
+    match point {
+        Some(p) if !scope.points.contains_key(p) => Err(AppError::forbidden()),
+        other => Ok(other),
+    }
+}
+
+fn channel_lines(report: &crate::payments::finance::Report) -> Vec<ChannelLine> {
+    report
+        .channels
+        .iter()
+        .map(|l| ChannelLine {
+            channel_name: PaymentChannel::from_code(&l.channel).map(|c| c.name_zh().to_string()).unwrap_or_default(),
+            channel: l.channel.clone(),
+            count: l.count,
+            amount_fen: l.amount_fen,
+            refunded_fen: l.refunded_fen,
+        })
+        .collect()
+}
+
+/// The day's successful payments per channel (finance: administrators, within their scope).
 #[utoipa::path(get, path = "/api/v1/finance/totals", tag = "payments", security(("bearer" = [])), params(DayQuery),
     responses((status = 200, body = DayTotals), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn totals(State(state): State<AppState>, user: StaffUser, Query(q): Query<DayQuery>) -> AppResult<Json<DayTotals>> {
-    if user.0.role != Role::Admin {
-        return Err(AppError::forbidden());
-    }
-    let day = match &q.day {
-        Some(d) => crate::appointments::parse_day(d)?,
-        None => crate::appointments::local_now(&state).date(),
-    };
-    let from = crate::appointments::local_to_ms(day.midnight());
-    let to = from + 86_400_000;
-    let lines = state.store.channel_totals(from, to, q.point.as_deref()).await?;
-    let (smart, all): (i64, i64) = lines.iter().fold((0, 0), |(s, a), l| {
-        let is_smart = PaymentChannel::from_code(&l.channel).is_some_and(|c| c.is_smart());
-        (s + if is_smart { l.count } else { 0 }, a + l.count)
-    });
+    let scope = finance_scope(&state, &user).await?;
+    let day = day_or_today(&state, q.day.as_deref())?;
+    let point = point_in_scope(&scope, q.point.as_deref())?;
+    let report = crate::payments::finance::report(&state, &scope, day, point).await?;
     Ok(Json(DayTotals {
         day: crate::appointments::day_key(day),
-        total_fen: lines.iter().map(|l| l.amount_fen - l.refunded_fen).sum(),
-        smart_share_permille: shenfen_domain::payments::smart_share_permille(smart as u64, all as u64),
-        channels: lines
-            .into_iter()
-            .map(|l| ChannelLine {
-                channel_name: PaymentChannel::from_code(&l.channel).map(|c| c.name_zh().to_string()).unwrap_or_default(),
-                channel: l.channel,
-                count: l.count,
-                amount_fen: l.amount_fen,
-                refunded_fen: l.refunded_fen,
+        total_fen: report.total_fen,
+        smart_share_permille: report.day_share.permille(),
+        channels: channel_lines(&report),
+    }))
+}
+
+/// Smart (non-cash) collection of a point or a day.
+#[derive(Serialize, ToSchema)]
+pub struct ShareView {
+    /// Point id (`null`: paid online) or day `YYYY-MM-DD`.
+    pub key: Option<String>,
+    pub label: String,
+    pub smart: i64,
+    pub total: i64,
+    pub amount_fen: i64,
+    /// Per mille; `null` with no payments.
+    pub smart_share_permille: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RefundLineView {
+    pub refund_no: String,
+    pub order_no: String,
+    pub channel: Option<String>,
+    pub amount_fen: i64,
+    /// When the refund reached the payer, UTC unix ms.
+    pub at: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MismatchView {
+    /// `missing_at_us`, `missing_at_provider`, `amount_differs` or `status_differs`.
+    pub kind: String,
+    /// `payment` or `refund`.
+    pub entry: String,
+    pub order_no: String,
+    pub refund_no: Option<String>,
+    pub provider_trade_no: Option<String>,
+    pub our_fen: Option<i64>,
+    pub provider_fen: Option<i64>,
+    pub our_status: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReconTotalsView {
+    pub provider_payments: i64,
+    pub provider_payment_fen: i64,
+    pub provider_refunds: i64,
+    pub provider_refund_fen: i64,
+    pub our_payments: i64,
+    pub our_payment_fen: i64,
+    pub our_refunds: i64,
+    pub our_refund_fen: i64,
+}
+
+/// One provider's reconciliation of one day.
+#[derive(Serialize, ToSchema)]
+pub struct RunView {
+    /// `alipay`, `wechat` or `unionpay`.
+    pub provider: String,
+    pub day: String,
+    /// `running`, `done` or `failed`.
+    pub status: String,
+    /// `job` or the staff id who asked.
+    pub requested_by: String,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub error: Option<String>,
+    pub totals: Option<ReconTotalsView>,
+    pub mismatches: Vec<MismatchView>,
+}
+
+fn run_view(run: &shenfen_store::payments::ReconRun, mismatches: &[shenfen_store::payments::ReconMismatch]) -> RunView {
+    RunView {
+        provider: run.provider.clone(),
+        day: run.day.clone(),
+        status: run.status.clone(),
+        requested_by: run.requested_by.clone(),
+        started_at: run.started_at,
+        finished_at: run.finished_at,
+        error: run.error.clone(),
+        totals: run.totals.as_ref().map(|t| ReconTotalsView {
+            provider_payments: t.provider_payments,
+            provider_payment_fen: t.provider_payment_fen,
+            provider_refunds: t.provider_refunds,
+            provider_refund_fen: t.provider_refund_fen,
+            our_payments: t.our_payments,
+            our_payment_fen: t.our_payment_fen,
+            our_refunds: t.our_refunds,
+            our_refund_fen: t.our_refund_fen,
+        }),
+        mismatches: mismatches
+            .iter()
+            .map(|m| MismatchView {
+                kind: m.kind.clone(),
+                entry: m.entry.clone(),
+                order_no: m.order_no.clone(),
+                refund_no: m.refund_no.clone(),
+                provider_trade_no: m.provider_trade_no.clone(),
+                our_fen: m.our_fen,
+                provider_fen: m.provider_fen,
+                our_status: m.our_status.clone(),
             })
             .collect(),
+    }
+}
+
+/// The finance view of a day.
+#[derive(Serialize, ToSchema)]
+pub struct FinanceReportView {
+    pub day: String,
+    /// Collected that day, net of refunds since on those payments.
+    pub total_fen: i64,
+    pub channels: Vec<ChannelLine>,
+    pub smart_share_permille: Option<u32>,
+    pub points: Vec<ShareView>,
+    /// The last 7 days, oldest first.
+    pub days: Vec<ShareView>,
+    pub refunds: Vec<RefundLineView>,
+    /// Province scope only.
+    pub reconciliation: Vec<RunView>,
+}
+
+/// The finance view: the day's collection per channel, smart share per point and over 7 days, refunds and (for a
+/// province-scoped administrator) the reconciliation runs with their mismatches.
+#[utoipa::path(get, path = "/api/v1/finance/report", tag = "payments", security(("bearer" = [])), params(DayQuery),
+    responses((status = 200, body = FinanceReportView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn finance_report(State(state): State<AppState>, user: StaffUser, Query(q): Query<DayQuery>) -> AppResult<Json<FinanceReportView>> {
+    let scope = finance_scope(&state, &user).await?;
+    let day = day_or_today(&state, q.day.as_deref())?;
+    let point = point_in_scope(&scope, q.point.as_deref())?;
+    let r = crate::payments::finance::report(&state, &scope, day, point).await?;
+    let share = |key: Option<String>, label: String, s: &crate::payments::finance::ShareLine| ShareView {
+        key,
+        label,
+        smart: s.smart,
+        total: s.total,
+        amount_fen: s.amount_fen,
+        smart_share_permille: s.permille(),
+    };
+    Ok(Json(FinanceReportView {
+        day: crate::appointments::day_key(day),
+        total_fen: r.total_fen,
+        channels: channel_lines(&r),
+        smart_share_permille: r.day_share.permille(),
+        points: r.points.iter().map(|(p, s)| share(p.clone(), scope.point_name(p.as_deref(), crate::i18n::Lang::Zh), s)).collect(),
+        days: r.days.iter().map(|(d, s)| share(Some(crate::appointments::day_key(*d)), crate::appointments::day_key(*d), s)).collect(),
+        refunds: r.refunds.iter().map(|x| RefundLineView { refund_no: x.refund_no.clone(), order_no: x.order_no.clone(), channel: x.channel.clone(), amount_fen: x.amount_fen, at: x.at }).collect(),
+        reconciliation: r.runs.iter().map(|(run, ms)| run_view(run, ms)).collect(),
     }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReconQuery {
+    /// `YYYY-MM-DD` (China time); default today.
+    pub day: Option<String>,
+}
+
+fn require_whole(scope: &crate::payments::finance::FinanceScope) -> AppResult<()> {
+    if scope.whole { Ok(()) } else { Err(AppError::forbidden()) }
+}
+
+/// The reconciliation runs of a day (province-scoped administrators).
+#[utoipa::path(get, path = "/api/v1/finance/reconciliations", tag = "payments", security(("bearer" = [])), params(ReconQuery),
+    responses((status = 200, body = Vec<RunView>), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn reconciliations(State(state): State<AppState>, user: StaffUser, Query(q): Query<ReconQuery>) -> AppResult<Json<Vec<RunView>>> {
+    require_whole(&finance_scope(&state, &user).await?)?;
+    let day = day_or_today(&state, q.day.as_deref())?;
+    let mut out = Vec::new();
+    for run in state.store.reconciliation_runs(&crate::appointments::day_key(day)).await? {
+        let ms = state.store.reconciliation_mismatches(&run.id).await?;
+        out.push(run_view(&run, &ms));
+    }
+    Ok(Json(out))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReconRequest {
+    /// `alipay`, `wechat` or `unionpay`.
+    pub provider: String,
+    /// `YYYY-MM-DD` (China time).
+    pub day: String,
+}
+
+/// Reconcile (again) one provider's statement of a day now: the statement is fetched from the provider and
+/// compared with our records (audited). 409 `reconciliation_busy` when another server is doing it.
+#[utoipa::path(post, path = "/api/v1/finance/reconciliations", tag = "payments", security(("bearer" = [])), request_body = ReconRequest,
+    responses((status = 200, body = RunView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn run_reconciliation(State(state): State<AppState>, user: StaffUser, ApiJson(req): ApiJson<ReconRequest>) -> AppResult<Json<RunView>> {
+    require_whole(&finance_scope(&state, &user).await?)?;
+    let day = crate::appointments::parse_day(&req.day)?;
+    let provider = shenfen_domain::payments::Provider::from_code(&req.provider)
+        .and_then(|p| state.payment_providers.as_ref().and_then(|ps| ps.get(p)))
+        .ok_or_else(|| AppError::invalid("provider_invalid", "支付渠道无效。", "Unknown payment provider.").on_field("provider"))?;
+    if crate::payments::recon::run_on_demand(&state, provider.as_ref(), day, &user.1.actor()).await? == crate::payments::recon::RunOutcome::Skipped {
+        return Err(AppError::new(StatusCode::CONFLICT, "reconciliation_busy", "该对账正在进行中，请稍后查看结果。", "This reconciliation is in progress; look again shortly."));
+    }
+    let runs = state.store.reconciliation_runs(&crate::appointments::day_key(day)).await?;
+    let run = runs.into_iter().find(|r| r.provider == req.provider).ok_or_else(AppError::internal)?;
+    let ms = state.store.reconciliation_mismatches(&run.id).await?;
+    Ok(Json(run_view(&run, &ms)))
 }

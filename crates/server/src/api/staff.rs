@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use shenfen_store::{Role, Scope, ScopeKind, Staff};
+use shenfen_store::{Role, Staff};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -13,6 +13,7 @@ use super::{ApiJson, ErrorBody};
 use crate::app::AppState;
 use crate::auth::{StaffUser, scope_covers};
 use crate::error::{AppError, AppResult};
+use crate::staff_admin::{self, By, Ctx, NewStaffInput};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(staff_me)).routes(routes!(list_staff, create_staff)).routes(routes!(citizen_for_staff))
@@ -52,12 +53,13 @@ async fn staff_me(StaffUser(staff, _): StaffUser) -> Json<StaffView> {
     Json(StaffView::from(&staff))
 }
 
-/// All staff accounts (administrators only).
+/// The staff accounts the administrator manages (those within their scope), and their own.
 #[utoipa::path(get, path = "/api/v1/admin/staff", tag = "staff", security(("bearer" = [])),
     responses((status = 200, body = Vec<StaffView>), (status = 403, body = ErrorBody)))]
 async fn list_staff(State(state): State<AppState>, user: StaffUser) -> AppResult<Json<Vec<StaffView>>> {
     user.require(&[Role::Admin])?;
-    Ok(Json(state.store.list_staff().await?.iter().map(StaffView::from).collect()))
+    let by = By::Admin(user.0.clone(), user.1.actor());
+    Ok(Json(staff_admin::list(&Ctx { store: &state.store, now: state.now_ms() }, &by).await?.iter().map(StaffView::from).collect()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -65,68 +67,22 @@ async fn list_staff(State(state): State<AppState>, user: StaffUser) -> AppResult
 pub struct NewStaff {
     pub username: String,
     pub display_name: String,
-    /// At least 12 characters.
+    /// At least 12 characters. It is temporary: the account must choose a new one at first sign-in.
     pub password: String,
     pub role: String,
     pub scope_kind: String,
     pub scope_code: String,
 }
 
-/// Create a staff account (administrators only; audited).
+/// Create a staff account within the administrator's scope (administrators only; audited). The account must
+/// change its password at first sign-in.
 #[utoipa::path(post, path = "/api/v1/admin/staff", tag = "staff", security(("bearer" = [])), request_body = NewStaff,
     responses((status = 201, body = StaffView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create_staff(State(state): State<AppState>, user: StaffUser, ApiJson(req): ApiJson<NewStaff>) -> AppResult<(StatusCode, Json<StaffView>)> {
     user.require(&[Role::Admin])?;
-    let invalid = |field: &'static str, zh: &str, en: &str| AppError::invalid("staff_invalid", zh, en).on_field(field);
-    let username = req.username.trim();
-    if username.len() < 3 || username.len() > 32 || !username.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-') {
-        return Err(invalid("username", "用户名为 3–32 位字母、数字或 _ . -。", "Username: 3–32 letters, digits, _ . or -."));
-    }
-    let display_name = req.display_name.trim();
-    if display_name.is_empty() || display_name.chars().count() > 40 {
-        return Err(invalid("display_name", "请填写 1–40 字的姓名。", "Display name: 1–40 characters."));
-    }
-    if req.password.chars().count() < 12 || req.password.len() > 256 {
-        return Err(invalid("password", "密码至少 12 位。", "The password needs at least 12 characters."));
-    }
-    let role = Role::parse(&req.role).ok_or_else(|| invalid("role", "角色无效。", "Unknown role."))?;
-    let kind = ScopeKind::parse(&req.scope_kind).ok_or_else(|| invalid("scope_kind", "管辖范围类型无效。", "Unknown scope kind."))?;
-    let code_ok = match kind {
-        ScopeKind::Province => shenfen_domain::division::is_mainland_province(&req.scope_code),
-        ScopeKind::District => req.scope_code.len() == 6 && shenfen_domain::division::is_known_code(&req.scope_code),
-        ScopeKind::Point => state.store.point(&req.scope_code).await?.is_some(),
-    };
-    if !code_ok {
-        return Err(invalid("scope_code", "管辖范围代码不存在。", "The scope code does not exist."));
-    }
-    // An administrator can only create accounts inside their own scope.
-    let inside = match kind {
-        ScopeKind::Province => user.0.scope.kind == ScopeKind::Province && user.0.scope.code == req.scope_code,
-        ScopeKind::District => scope_covers(&state, &user.0, &req.scope_code).await?,
-        ScopeKind::Point => match state.store.point(&req.scope_code).await? {
-            Some(p) => scope_covers(&state, &user.0, &p.district_code).await?,
-            None => false,
-        },
-    };
-    if !inside {
-        return Err(AppError::forbidden());
-    }
-    let password = req.password.clone();
-    let password_hash = tokio::task::spawn_blocking(move || crate::accounts::hash_password(&password)).await.map_err(|e| anyhow::anyhow!(e))??;
-    let staff = Staff {
-        id: shenfen_store::new_id(),
-        username: username.to_string(),
-        password_hash,
-        display_name: display_name.to_string(),
-        role,
-        scope: Scope { kind, code: req.scope_code.clone() },
-        active: true,
-        created_at: state.now_ms(),
-    };
-    state.store.insert_staff(&staff).await?;
-    state
-        .audit(&user.1.actor(), "staff.create", &format!("staff:{}", staff.id), serde_json::json!({ "username": staff.username, "role": role.as_str() }))
-        .await?;
+    let by = By::Admin(user.0.clone(), user.1.actor());
+    let input = NewStaffInput { username: req.username, display_name: req.display_name, role: req.role, scope_kind: req.scope_kind, scope_code: req.scope_code };
+    let (staff, _) = staff_admin::create(&Ctx { store: &state.store, now: state.now_ms() }, &by, &input, Some(&req.password)).await?;
     Ok((StatusCode::CREATED, Json(StaffView::from(&staff))))
 }
 

@@ -22,7 +22,7 @@ use shenfen_domain::idnumber::IdNumber;
 use shenfen_store::{PrincipalKind, Session, SessionChannel, VerifiedIdentity};
 use tokio::sync::Mutex;
 
-use super::harness::{Server, mb, proc_status, wait_ready};
+use super::harness::{Server, fmt_ms, fresh_schema_url, mb, percentile_ms, proc_status, wait_ready};
 use crate::crypto::{self, Keys};
 
 const TARGET_RPS: f64 = 3_000.0;
@@ -77,26 +77,26 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
 
 /// Per request kind: latencies in microseconds and failures.
 #[derive(Default)]
-struct Tally {
-    latencies_us: Vec<u32>,
-    by_status: HashMap<u16, u64>,
-    transport_errors: u64,
+pub(crate) struct Tally {
+    pub(crate) latencies_us: Vec<u32>,
+    pub(crate) by_status: HashMap<u16, u64>,
+    pub(crate) transport_errors: u64,
 }
 
 #[derive(Default)]
-struct Results {
-    list: Tally,
-    slots: Tally,
-    book: Tally,
+pub(crate) struct Results {
+    pub(crate) list: Tally,
+    pub(crate) slots: Tally,
+    pub(crate) book: Tally,
     /// Appointment ids the server confirmed with 201.
-    confirmed: Vec<String>,
+    pub(crate) confirmed: Vec<String>,
 }
 
 async fn bench(args: &Args, dir: &Path) -> anyhow::Result<()> {
     // The same keys for every instance and for the citizens created here.
     let (cookie, field, blind) = (crypto::random_hex_key(), crypto::random_hex_key(), crypto::random_hex_key());
     let (database_url, instances) = match &args.postgres {
-        Some(base) => (Some(fresh_schema_url(base).await?), args.instances),
+        Some(base) => (Some(fresh_schema_url(base, "surge").await?), args.instances),
         None => (None, 1),
     };
     let store_url = database_url.clone().unwrap_or_else(|| format!("sqlite://{}", dir.join("instance-1").join("shenfen.db").display()));
@@ -124,47 +124,13 @@ async fn bench(args: &Args, dir: &Path) -> anyhow::Result<()> {
     // Citizens and sessions, straight into the database (sign-in has per-IP daily limits a crowd from one IP hits).
     let store = shenfen_store::connect(&store_url).await?;
     let keys = Keys::from_hex(&cookie, &field, &blind)?;
-    let now = crate::app::Clock::default().now_ms();
     let started = Instant::now();
-    let mut tokens = Vec::with_capacity(args.clients);
-    for i in 0..args.clients {
-        let phone = format!("139{:08}", 10_000_000 + i);
-        let citizen = store.citizen_for_phone(&phone, now).await?;
-        let id = synthetic_id_number(i)?;
-        let ident = VerifiedIdentity {
-            name_enc: keys.encrypt_field("测试群众"),
-            name_masked: "*群众".into(),
-            id_number_enc: keys.encrypt_field(id.as_str()),
-            id_number_blind: keys.blind_index(id.as_str()),
-            id_number_masked: id.masked(),
-            hukou_code: "340104".into(),
-        };
-        store.record_primary_verification(&citizen.id, &ident, now).await?;
-        let token = crypto::new_token();
-        store
-            .insert_session(&Session {
-                token_hash: crypto::token_hash(&token),
-                principal_kind: PrincipalKind::Citizen,
-                principal_id: citizen.id.clone(),
-                channel: SessionChannel::Bearer,
-                created_at: now,
-                expires_at: now + 6 * 3_600_000,
-            })
-            .await?;
-        tokens.push(token);
-    }
+    let tokens = create_citizens(&store, &keys, args.clients).await?;
     println!("{} verified citizens with sessions created in {:.1} s", args.clients, started.elapsed().as_secs_f64());
 
     // The popular points and day: the first points of the list around Hefei's centre, the first day with slots.
     let client = reqwest::Client::builder().pool_max_idle_per_host(args.clients + 16).timeout(Duration::from_secs(30)).build()?;
-    let points: Vec<serde_json::Value> = client.get(format!("{}/api/v1/points?lat=31.8206&lng=117.2272", bases[0])).send().await?.json().await?;
-    let popular: Vec<String> = points.iter().take(args.points).filter_map(|p| p["id"].as_str().map(str::to_string)).collect();
-    let day = first_day_with_slots(&client, &bases[0], &popular[0]).await?;
-    let mut seats = 0;
-    for p in &popular {
-        let slots: Vec<serde_json::Value> = client.get(format!("{}/api/v1/points/{p}/slots?from={day}&to={day}", bases[0])).send().await?.json().await?;
-        seats += slots.iter().filter(|s| s["bookable"] == true).map(|s| s["remaining"].as_i64().unwrap_or(0)).sum::<i64>();
-    }
+    let (popular, day, seats) = popular_day(&client, &bases[0], args.points).await?;
     println!(
         "{} client(s) (mean pause {} ms) against {} instance(s) ({}), popular day {day} at {} point(s) with {seats} free seats; {} s of load",
         args.clients,
@@ -175,45 +141,15 @@ async fn bench(args: &Args, dir: &Path) -> anyhow::Result<()> {
         args.duration
     );
 
-    let results = Arc::new(Mutex::new(Results::default()));
-    let deadline = Instant::now() + Duration::from_secs(args.duration);
-    let load_started = Instant::now();
-    let mut tasks = Vec::with_capacity(args.clients);
-    for (i, token) in tokens.into_iter().enumerate() {
-        let (client, base, popular, day, results) = (client.clone(), bases[i % bases.len()].clone(), popular.clone(), day.clone(), results.clone());
-        let think = args.think_ms;
-        tasks.push(tokio::spawn(async move { citizen(i, client, base, token, popular, day, think, deadline, results).await }));
-    }
-    for t in tasks {
-        t.await?;
-    }
-    let elapsed = load_started.elapsed().as_secs_f64();
+    let (results, elapsed) = run_crowd(&client, &bases, tokens, &popular, &day, args.think_ms, args.duration).await;
     let peak = servers.iter().filter_map(|s| proc_status(s.child.id())).map(|m| m.hwm_kb).max();
     for s in servers {
         s.stop();
     }
 
     // Afterwards: capacity held, counts consistent, nothing confirmed is missing.
-    let mut r = Arc::try_unwrap(results).map_err(|_| anyhow::anyhow!("clients still running"))?.into_inner();
-    let mut over_capacity = 0;
-    let mut count_mismatch = 0;
-    let mut stored = HashSet::new();
-    for p in &popular {
-        let appointments = store.appointments_on(p, &day).await?;
-        for s in store.slots(p, &day, &day).await? {
-            if s.booked > s.capacity {
-                over_capacity += 1;
-            }
-            let active = appointments.iter().filter(|a| a.slot_id == s.id && matches!(a.status, shenfen_store::AppointmentStatus::Booked | shenfen_store::AppointmentStatus::CheckedIn)).count() as i64;
-            if active != s.booked {
-                count_mismatch += 1;
-            }
-        }
-        stored.extend(appointments.into_iter().map(|a| a.id));
-    }
-    let lost = r.confirmed.iter().filter(|id| !stored.contains(*id)).count();
-    let duplicates = r.confirmed.len() - r.confirmed.iter().collect::<HashSet<_>>().len();
-
+    let mut r = results;
+    let Consistency { over_capacity, count_mismatch, lost, duplicates } = check(&store, &popular, &day, &r.confirmed).await?;
     let total: u64 = [&r.list, &r.slots, &r.book].iter().map(|t| t.latencies_us.len() as u64).sum();
     let mut all: Vec<u32> = r.list.latencies_us.iter().chain(&r.slots.latencies_us).chain(&r.book.latencies_us).copied().collect();
     let five_xx: u64 = [&r.list, &r.slots, &r.book].iter().map(|t| t.by_status.iter().filter(|(s, _)| **s >= 500).map(|(_, n)| n).sum::<u64>()).sum();
@@ -344,6 +280,105 @@ async fn citizen(i: usize, client: reqwest::Client, base: String, token: String,
     r.confirmed.extend(local.confirmed);
 }
 
+/// Verified citizens with bearer sessions, written straight into the database (sign-in has per-IP daily limits
+/// that a crowd from one address would hit). Returns their tokens.
+pub(crate) async fn create_citizens(store: &shenfen_store::DynStore, keys: &Keys, n: usize) -> anyhow::Result<Vec<String>> {
+    let now = crate::app::Clock::default().now_ms();
+    let mut tokens = Vec::with_capacity(n);
+    for i in 0..n {
+        let phone = format!("139{:08}", 10_000_000 + i);
+        let citizen = store.citizen_for_phone(&phone, now).await?;
+        let id = synthetic_id_number(i)?;
+        let ident = VerifiedIdentity {
+            name_enc: keys.encrypt_field("测试群众"),
+            name_masked: "*群众".into(),
+            id_number_enc: keys.encrypt_field(id.as_str()),
+            id_number_blind: keys.blind_index(id.as_str()),
+            id_number_masked: id.masked(),
+            hukou_code: "340104".into(),
+        };
+        store.record_primary_verification(&citizen.id, &ident, now).await?;
+        let token = crypto::new_token();
+        store
+            .insert_session(&Session {
+                token_hash: crypto::token_hash(&token),
+                principal_kind: PrincipalKind::Citizen,
+                principal_id: citizen.id.clone(),
+                channel: SessionChannel::Bearer,
+                created_at: now,
+                expires_at: now + 6 * 3_600_000,
+            })
+            .await?;
+        tokens.push(token);
+    }
+    Ok(tokens)
+}
+
+/// The popular points (the first of the list around Hefei's centre), the first day with slots, and its free seats.
+pub(crate) async fn popular_day(client: &reqwest::Client, base: &str, points: usize) -> anyhow::Result<(Vec<String>, String, i64)> {
+    let list: Vec<serde_json::Value> = client.get(format!("{base}/api/v1/points?lat=31.8206&lng=117.2272")).send().await?.json().await?;
+    let popular: Vec<String> = list.iter().take(points).filter_map(|p| p["id"].as_str().map(str::to_string)).collect();
+    let day = first_day_with_slots(client, base, &popular[0]).await?;
+    let mut seats = 0;
+    for p in &popular {
+        let slots: Vec<serde_json::Value> = client.get(format!("{base}/api/v1/points/{p}/slots?from={day}&to={day}")).send().await?.json().await?;
+        seats += slots.iter().filter(|s| s["bookable"] == true).map(|s| s["remaining"].as_i64().unwrap_or(0)).sum::<i64>();
+    }
+    Ok((popular, day, seats))
+}
+
+/// The crowd: one task per token, spread over `bases`, for `duration` seconds. Returns the tallies and the time.
+pub(crate) async fn run_crowd(client: &reqwest::Client, bases: &[String], tokens: Vec<String>, popular: &[String], day: &str, think_ms: u64, duration: u64) -> (Results, f64) {
+    let results = Arc::new(Mutex::new(Results::default()));
+    let deadline = Instant::now() + Duration::from_secs(duration);
+    let load_started = Instant::now();
+    let mut tasks = Vec::with_capacity(tokens.len());
+    for (i, token) in tokens.into_iter().enumerate() {
+        let (client, base, popular, day, results) = (client.clone(), bases[i % bases.len()].clone(), popular.to_vec(), day.to_string(), results.clone());
+        tasks.push(tokio::spawn(async move { citizen(i, client, base, token, popular, day, think_ms, deadline, results).await }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let elapsed = load_started.elapsed().as_secs_f64();
+    let r = match Arc::try_unwrap(results) {
+        Ok(m) => m.into_inner(),
+        Err(_) => Results::default(),
+    };
+    (r, elapsed)
+}
+
+/// What the database says after a run.
+pub(crate) struct Consistency {
+    pub over_capacity: usize,
+    pub count_mismatch: usize,
+    pub lost: usize,
+    pub duplicates: usize,
+}
+
+/// Capacity held, seat counts equal active appointments, every confirmed booking stored exactly once.
+pub(crate) async fn check(store: &shenfen_store::DynStore, popular: &[String], day: &str, confirmed: &[String]) -> anyhow::Result<Consistency> {
+    let mut over_capacity = 0;
+    let mut count_mismatch = 0;
+    let mut stored = HashSet::new();
+    for p in popular {
+        let appointments = store.appointments_on(p, day).await?;
+        for s in store.slots(p, day, day).await? {
+            if s.booked > s.capacity {
+                over_capacity += 1;
+            }
+            let active = appointments.iter().filter(|a| a.slot_id == s.id && matches!(a.status, shenfen_store::AppointmentStatus::Booked | shenfen_store::AppointmentStatus::CheckedIn)).count() as i64;
+            if active != s.booked {
+                count_mismatch += 1;
+            }
+        }
+        stored.extend(appointments.into_iter().map(|a| a.id));
+    }
+    let lost = confirmed.iter().filter(|id| !stored.contains(*id)).count();
+    let duplicates = confirmed.len() - confirmed.iter().collect::<HashSet<_>>().len();
+    Ok(Consistency { over_capacity, count_mismatch, lost, duplicates })
+}
+
 async fn timed(t: &mut Tally, req: reqwest::RequestBuilder) -> (Option<u16>, String) {
     let started = Instant::now();
     let out = match req.send().await {
@@ -362,18 +397,6 @@ async fn timed(t: &mut Tally, req: reqwest::RequestBuilder) -> (Option<u16>, Str
     out
 }
 
-fn percentile_ms(v: &mut [u32], q: f64) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_unstable();
-    let i = ((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1;
-    v[i] as f64 / 1000.0
-}
-
-fn fmt_ms(v: f64) -> String {
-    format!("{v:.1} ms")
-}
 
 /// A valid, distinct ID number per client (Shushan district, birth dates spread over 1960–1999).
 fn synthetic_id_number(i: usize) -> anyhow::Result<IdNumber> {
@@ -395,12 +418,4 @@ async fn first_day_with_slots(client: &reqwest::Client, base: &str, point: &str)
         .find(|d| *d > today.as_str())
         .map(str::to_string)
         .context("the popular point has no bookable day")
-}
-
-/// A brand-new schema in the PostgreSQL database at `base`, as a URL whose connections use it.
-async fn fresh_schema_url(base: &str) -> anyhow::Result<String> {
-    let schema = format!("surge_{}", uuid::Uuid::now_v7().simple());
-    shenfen_store::create_schema(base, &schema).await?;
-    let sep = if base.contains('?') { '&' } else { '?' };
-    Ok(format!("{base}{sep}options=-csearch_path%3D{schema}"))
 }

@@ -17,9 +17,13 @@ pub struct Server {
 
 impl Server {
     pub fn start(dir: &Path, extra_env: &[String]) -> anyhow::Result<Server> {
+        Self::start_exe(&std::env::current_exe().context("cannot find the shenfen binary")?, dir, extra_env)
+    }
+
+    /// As `start`, with the `shenfen` binary named (tests run from their own executable).
+    pub fn start_exe(exe: &Path, dir: &Path, extra_env: &[String]) -> anyhow::Result<Server> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let exe = std::env::current_exe().context("cannot find the shenfen binary")?;
         let log = std::fs::File::create(dir.join("server.log"))?;
         let mut cmd = Command::new(exe);
         cmd.arg("serve")
@@ -125,6 +129,29 @@ pub fn dechunk(mut s: &str) -> String {
         s = rest[n..].trim_start_matches("\r\n");
     }
     out
+}
+
+/// A brand-new schema (named `<prefix>_<uuid>`) in the PostgreSQL database at `base`, as a URL whose connections
+/// use it.
+pub async fn fresh_schema_url(base: &str, prefix: &str) -> anyhow::Result<String> {
+    let schema = format!("{prefix}_{}", uuid::Uuid::now_v7().simple());
+    shenfen_store::create_schema(base, &schema).await?;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Ok(format!("{base}{sep}options=-csearch_path%3D{schema}"))
+}
+
+/// The `q` quantile (0–1) of latencies in microseconds, in ms (sorts `v`).
+pub fn percentile_ms(v: &mut [u32], q: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_unstable();
+    let i = ((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1;
+    v[i] as f64 / 1000.0
+}
+
+pub fn fmt_ms(v: f64) -> String {
+    format!("{v:.1} ms")
 }
 
 pub fn ms(v: f64) -> String {

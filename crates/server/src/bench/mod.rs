@@ -5,6 +5,11 @@ use anyhow::bail;
 pub mod booking_surge;
 pub mod harness;
 pub mod http_baseline;
+pub mod lifecycle;
+pub mod payment_notify;
+pub mod nginx;
+pub mod scale_out;
+pub mod notify;
 
 pub struct Scenario {
     pub name: &'static str,
@@ -21,6 +26,22 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "2,000 concurrent citizens load the point list and book the same day at a few points (SQLite, or --postgres URL with 3 instances); req/s, p50/p99, then checks no overbooking and no lost booking",
     },
     Scenario {
+        name: "lifecycle",
+        about: "a province-month of applications (default 200,000) through the state machine and storage, time-compressed; transitions/s, SLA distribution on the holiday calendar, database size per 100,000 (--postgres URL for PostgreSQL)",
+    },
+    Scenario {
+        name: "payment-notify",
+        about: "signed Alipay / WeChat Pay notifications (20% repeated, some stale, shuffled) at the callback endpoints (SQLite, or --postgres URL); notifications/s, p50/p99, then checks one state change per order and no double credit",
+    },
+    Scenario {
+        name: "scale-out",
+        about: "booking-surge through nginx (deploy/nginx) with 1, 2 and 3 instances on one PostgreSQL (--postgres URL); req/s, p99 and errors per instance count",
+    },
+    Scenario {
+        name: "notify",
+        about: "100,000 events through the notification queue to the Aliyun SMS sandbox (SQLite, or --postgres URL with 1 or 3 --instances); events/s, latency p50/p99 from event to gateway acceptance, duplicates, losses",
+    },
+    Scenario {
         name: "photo",
         about: "portrait check and standardize on the test photos and synthetic 1080x1440 / 4032x3024 JPEGs; median/p95 ms, RSS (MediaPipe comparison: bench/photo/mediapipe_compare.sh)",
     },
@@ -31,6 +52,10 @@ pub async fn run(name: &str, args: &[String]) -> anyhow::Result<()> {
         Some(s) => match s.name {
             "http-baseline" => http_baseline::run(args).await,
             "booking-surge" => booking_surge::run(args).await,
+            "lifecycle" => lifecycle::run(args).await,
+            "payment-notify" => payment_notify::run(args).await,
+            "scale-out" => scale_out::run(args).await,
+            "notify" => notify::run(args).await,
             "photo" => {
                 use clap::Parser;
                 #[derive(clap::Parser)]

@@ -8,14 +8,19 @@
 //! crashed instances).
 
 pub mod callbacks;
+pub mod live;
 pub mod providers;
+pub mod push;
+pub mod push_sandbox;
 pub mod sandbox;
 pub mod templates;
+pub mod view;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures_util::StreamExt;
 use shenfen_store::{Channel, Failure, NewNotification, Notification, NotificationStatus, OutboxMessage, RetryPolicy, new_id};
 
 use crate::app::AppState;
@@ -139,6 +144,28 @@ pub fn not_before(config: &Config, kind: EventKind, now_ms: i64) -> i64 {
 /// then attempted at once when it is due; a delivery problem never fails the caller (the worker retries).
 /// Errors: a template variable missing or unknown (`template_vars`), no such citizen.
 pub async fn enqueue(state: &AppState, event: NotificationEvent) -> Result<(), AppError> {
+    if let Some((id, not_before)) = record(state, event).await? {
+        if not_before <= state.now_ms()
+            && let Err(e) = deliver_by_id(state, &id).await
+        {
+            tracing::warn!(error = %e, "immediate SMS delivery failed; the worker will retry");
+        }
+        state.notify_wake.notify_one();
+    }
+    Ok(())
+}
+
+/// Like [`enqueue`], but leaves the SMS to the workers: for jobs that raise many events at once (expiry
+/// reminders), where delivering each inline would only serialise what the workers do in parallel.
+pub async fn enqueue_for_worker(state: &AppState, event: NotificationEvent) -> Result<(), AppError> {
+    if record(state, event).await?.is_some() {
+        state.notify_wake.notify_one();
+    }
+    Ok(())
+}
+
+/// Writes the in-app message and the SMS job; returns the SMS job's id and due time when this call created it.
+async fn record(state: &AppState, event: NotificationEvent) -> Result<Option<(String, i64)>, AppError> {
     let template = event.kind.template();
     template.check_vars(&event.vars)?;
     let citizen = state.store.citizen(&event.citizen_id).await?.ok_or_else(AppError::not_found)?;
@@ -155,18 +182,20 @@ pub async fn enqueue(state: &AppState, event: NotificationEvent) -> Result<(), A
         not_before: now,
         now,
     };
-    state.store.enqueue_notification(&base).await?;
-    let sms = NewNotification { channel: Channel::Sms, phone: Some(citizen.phone.clone()), not_before: not_before(&state.config, event.kind, now), ..base };
-    if let Some(id) = state.store.enqueue_notification(&sms).await? {
-        metrics::counter!("notifications_enqueued_total", "kind" => template.name).increment(1);
-        if sms.not_before <= now
-            && let Err(e) = deliver_by_id(state, &id).await
-        {
-            tracing::warn!(error = %e, "immediate SMS delivery failed; the worker will retry");
+    if let Some(inapp_id) = state.store.enqueue_notification(&base).await? {
+        // Pages open on this instance hear of it now; other instances' hubs find it on their next look.
+        state.live.poke();
+        // Browsers that opted in get it pushed, unless it is a non-urgent message in quiet hours.
+        if not_before(&state.config, event.kind, now) <= now {
+            push::push_new(state, &citizen.id, inapp_id, template.urgent);
         }
-        state.notify_wake.notify_one();
     }
-    Ok(())
+    let sms = NewNotification { channel: Channel::Sms, phone: Some(citizen.phone.clone()), not_before: not_before(&state.config, event.kind, now), ..base };
+    let created = state.store.enqueue_notification(&sms).await?;
+    if created.is_some() {
+        metrics::counter!("notifications_enqueued_total", "kind" => template.name).increment(1);
+    }
+    Ok(created.map(|id| (id, sms.not_before)))
 }
 
 /// Claims and sends one job now if it is still due (another worker may already have it: then nothing happens).
@@ -183,9 +212,9 @@ pub async fn run_once(state: &AppState) -> Result<usize, AppError> {
     let now = state.now_ms();
     let jobs = state.store.claim_sms(&state.worker_id, state.config.notify.batch, now, now + state.config.notify.lease_secs * 1000).await?;
     let n = jobs.len();
-    for job in jobs {
-        deliver(state, job).await?;
-    }
+    // Each send is a round trip to the provider: a batch's jobs go side by side, up to `concurrency` at once.
+    let results: Vec<_> = futures_util::stream::iter(jobs).map(|job| deliver(state, job)).buffer_unordered(state.config.notify.concurrency.max(1)).collect().await;
+    results.into_iter().collect::<Result<Vec<()>, AppError>>()?;
     Ok(n)
 }
 

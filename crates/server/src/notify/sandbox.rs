@@ -39,6 +39,8 @@ struct SandboxInner {
     per_number_per_minute: u32,
     receipt_delay: Duration,
     sent: Mutex<HashMap<String, VecDeque<i64>>>,
+    /// Receipts waiting for the next push, per provider.
+    pending_receipts: Mutex<HashMap<&'static str, Vec<serde_json::Value>>>,
     http: reqwest::Client,
 }
 
@@ -59,6 +61,7 @@ impl SandboxState {
             per_number_per_minute: n.sandbox.per_number_per_minute,
             receipt_delay: Duration::from_millis(n.sandbox.receipt_delay_ms),
             sent: Mutex::new(HashMap::new()),
+            pending_receipts: Mutex::new(HashMap::new()),
             http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default(),
         }))
     }
@@ -119,19 +122,35 @@ impl SandboxInner {
         self.store.insert_outbox(&msg).await.map_err(|_| ())
     }
 
-    /// Posts a receipt after the carrier "delivers", retrying briefly on failure like the providers do.
-    fn post_receipt(self: &Arc<Self>, provider: &'static str, body: serde_json::Value) {
+    /// Queues receipts for posting after the carrier "delivers". Like the providers, the sandbox pushes receipts
+    /// in batches (a JSON array per request, at most 100): everything queued during one delay goes together, and
+    /// a refused or failed post is retried briefly.
+    fn post_receipt(self: &Arc<Self>, provider: &'static str, receipts: Vec<serde_json::Value>) {
+        let schedule = {
+            let mut pending = self.pending_receipts.lock().unwrap_or_else(|p| p.into_inner());
+            let queue = pending.entry(provider).or_default();
+            let idle = queue.is_empty();
+            queue.extend(receipts);
+            idle
+        };
+        if !schedule {
+            return; // a flush is already on its way and will take these too
+        }
         let me = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(me.receipt_delay).await;
+            let batch = me.pending_receipts.lock().unwrap_or_else(|p| p.into_inner()).remove(provider).unwrap_or_default();
             let url = format!("{}/{provider}/{}", me.receipt_base, me.token);
-            for attempt in 0..3u32 {
-                match me.http.post(&url).json(&body).send().await {
-                    Ok(r) if r.status().is_success() => return,
-                    Ok(r) => tracing::warn!(provider, status = r.status().as_u16(), attempt, "sandbox receipt refused"),
-                    Err(e) => tracing::warn!(provider, error = %e, attempt, "sandbox receipt not delivered"),
+            for chunk in batch.chunks(100) {
+                let body = serde_json::Value::Array(chunk.to_vec());
+                for attempt in 0..3u32 {
+                    match me.http.post(&url).json(&body).send().await {
+                        Ok(r) if r.status().is_success() => break,
+                        Ok(r) => tracing::warn!(provider, status = r.status().as_u16(), attempt, "sandbox receipt refused"),
+                        Err(e) => tracing::warn!(provider, error = %e, attempt, "sandbox receipt not delivered"),
+                    }
+                    tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
                 }
-                tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
             }
         });
     }
@@ -217,7 +236,7 @@ async fn aliyun(State(s): State<SandboxState>, method: Method, uri: Uri, headers
             })
         })
         .collect();
-    s.0.post_receipt("aliyun", json!(receipts));
+    s.0.post_receipt("aliyun", receipts);
     axum::Json(json!({ "Code": "OK", "Message": "OK", "BizId": biz_id, "RequestId": new_id().to_uppercase() })).into_response()
 }
 
@@ -294,7 +313,7 @@ async fn tencent(State(s): State<SandboxState>, method: Method, uri: Uri, header
         statuses.push(json!({ "SerialNo": if code == "Ok" { serial.clone() } else { String::new() }, "PhoneNumber": phone, "Fee": u32::from(code == "Ok"), "SessionContext": req.session_context, "Code": code, "Message": message, "IsoCode": "CN" }));
     }
     if !receipts.is_empty() {
-        s.0.post_receipt("tencent", json!(receipts));
+        s.0.post_receipt("tencent", receipts);
     }
     axum::Json(json!({ "Response": { "SendStatusSet": statuses, "RequestId": new_id() } })).into_response()
 }

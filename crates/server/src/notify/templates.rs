@@ -17,6 +17,16 @@ pub enum EventKind {
     AppointmentCancelled,
     AppointmentReminder,
     AppointmentClosure,
+    /// An application moved to a stage the citizen should know of (submitted, under review, in production …).
+    ApplicationUpdate,
+    /// Returned for correction: what to fix.
+    ApplicationReturned,
+    /// Approved: pay within the window.
+    ApplicationApproved,
+    /// The card left by EMS.
+    ApplicationDispatched,
+    /// The citizen's card expires within a reminder window (`days`: 90, then 30 by default).
+    ExpiryReminder,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -66,6 +76,41 @@ pub const TEMPLATES: &[Template] = &[
         zh: "因{reason}，{point}{day}暂停办理，您的预约（{code}）已取消，不计入取消次数。请重新预约或选择附近其他受理点。",
         en: "Because of {reason}, {point} is closed on {day}. Your appointment ({code}) has been cancelled and does not count against your cancellations. Please book again or choose another point nearby.",
     },
+    Template {
+        name: "application_update",
+        urgent: true,
+        vars: &["ref", "status", "next"],
+        zh: "您的居民身份证申请（{ref}）当前状态：{status}。{next}",
+        en: "Your ID card application ({ref}) is now: {status}. {next}",
+    },
+    Template {
+        name: "application_returned",
+        urgent: true,
+        vars: &["ref", "reasons"],
+        zh: "您的居民身份证申请（{ref}）需要补正：{reasons}。请登录修改后重新提交。",
+        en: "Your ID card application ({ref}) needs correction: {reasons}. Please sign in, correct it and submit again.",
+    },
+    Template {
+        name: "application_approved",
+        urgent: true,
+        vars: &["ref", "amount", "deadline"],
+        zh: "您的居民身份证申请（{ref}）已审核通过，请于{deadline}前缴费{amount}元，逾期申请将自动取消。",
+        en: "Your ID card application ({ref}) is approved. Please pay {amount} yuan before {deadline}; otherwise the application is cancelled.",
+    },
+    Template {
+        name: "application_dispatched",
+        urgent: true,
+        vars: &["ref", "tracking"],
+        zh: "您的居民身份证（{ref}）已由EMS寄出，邮件号{tracking}。签收时需人脸核验本人。",
+        en: "Your ID card ({ref}) has been sent by EMS, tracking number {tracking}. Face verification is needed when you receive it.",
+    },
+    Template {
+        name: "expiry_reminder",
+        urgent: false,
+        vars: &["expires_on", "days", "link"],
+        zh: "您的居民身份证有效期至{expires_on}，将在{days}天内到期。请及时换领，可在线申请：{link}",
+        en: "Your resident ID card is valid until {expires_on} and expires within {days} days. Please renew it in time; you can apply online: {link}",
+    },
 ];
 
 impl EventKind {
@@ -76,6 +121,11 @@ impl EventKind {
             EventKind::AppointmentCancelled => "appointment_cancelled",
             EventKind::AppointmentReminder => "appointment_reminder",
             EventKind::AppointmentClosure => "appointment_closure",
+            EventKind::ApplicationUpdate => "application_update",
+            EventKind::ApplicationReturned => "application_returned",
+            EventKind::ApplicationApproved => "application_approved",
+            EventKind::ApplicationDispatched => "application_dispatched",
+            EventKind::ExpiryReminder => "expiry_reminder",
         };
         Template::by_name(name).unwrap_or_else(|| unreachable!("every event kind has a template (checked by a test)"))
     }
@@ -141,6 +191,11 @@ mod tests {
             EventKind::AppointmentCancelled,
             EventKind::AppointmentReminder,
             EventKind::AppointmentClosure,
+            EventKind::ApplicationUpdate,
+            EventKind::ApplicationReturned,
+            EventKind::ApplicationApproved,
+            EventKind::ApplicationDispatched,
+            EventKind::ExpiryReminder,
         ] {
             let t = kind.template();
             let vars: BTreeMap<String, String> = t.vars.iter().map(|v| (v.to_string(), format!("<{v}>"))).collect();

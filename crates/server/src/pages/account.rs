@@ -38,7 +38,7 @@ pub fn session_cookie(state: &AppState, token: &str, max_age_secs: i64) -> Strin
 }
 
 /// The signed-in citizen, or a redirect to sign-in that comes back here.
-fn require_citizen(user: &MaybeUser, p: &PageCtx) -> Result<Citizen, Response> {
+pub(super) fn require_citizen(user: &MaybeUser, p: &PageCtx) -> Result<Citizen, Response> {
     match &user.principal {
         Some(Principal::Citizen(c)) => Ok(c.clone()),
         Some(Principal::Staff(_)) => Err(AppError::forbidden().into_response()),

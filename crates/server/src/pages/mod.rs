@@ -2,10 +2,16 @@
 //! error summary; text comes from the catalogue in `i18n.rs` in the reader's language.
 
 mod account;
+mod applications;
 mod appointments;
+mod finance;
+mod notifications;
 mod payments;
 mod point_admin;
+mod privacy;
 mod staff;
+mod staff_admin;
+mod stats;
 
 use askama::Template;
 use axum::Router;
@@ -34,6 +40,10 @@ pub struct PageCtx {
     pub path: String,
     pub user_label: Option<String>,
     pub is_staff: bool,
+    /// A signed-in citizen's unread notifications (the badge in the tab bar); `None` for everyone else.
+    pub unread: Option<i64>,
+    /// When the page was rendered (UTC ms): the live stream replays what arrived after it.
+    pub rendered_at: i64,
 }
 
 impl PageCtx {
@@ -52,7 +62,18 @@ impl PageCtx {
             path: req.uri().path().to_string(),
             user_label: None,
             is_staff: false,
+            unread: None,
+            rendered_at: state.now_ms(),
         }
+    }
+
+    /// A signed-in citizen: the pages show the notification badge and open the live stream.
+    pub fn is_citizen(&self) -> bool {
+        self.unread.is_some()
+    }
+
+    pub fn unread_count(&self) -> i64 {
+        self.unread.unwrap_or_default()
     }
 
     pub fn switch_lang_href(&self) -> String {
@@ -84,6 +105,10 @@ impl FromRequestParts<AppState> for PageCtx {
             Some(Principal::Staff(s)) => (Some(s.display_name.clone()), true),
             None => (None, false),
         };
+        let unread = match &user.principal {
+            Some(Principal::Citizen(c)) => Some(state.store.unread_count(&c.id).await?),
+            _ => None,
+        };
         Ok(PageCtx {
             lang: Lang::from_headers(&parts.headers),
             csrf,
@@ -92,6 +117,8 @@ impl FromRequestParts<AppState> for PageCtx {
             path: parts.uri.path().to_string(),
             user_label,
             is_staff,
+            unread,
+            rendered_at: state.now_ms(),
         })
     }
 }
@@ -150,9 +177,15 @@ pub fn router(_state: AppState) -> Router<AppState> {
         .route("/dev/outbox", get(outbox))
         .merge(account::router())
         .merge(staff::router())
+        .merge(staff_admin::router())
         .merge(appointments::router())
         .merge(point_admin::router())
         .merge(payments::router())
+        .merge(applications::router())
+        .merge(finance::router())
+        .merge(notifications::router())
+        .merge(privacy::router())
+        .merge(stats::router())
 }
 
 #[derive(Template)]

@@ -26,6 +26,28 @@ pub fn router() -> Router<AppState> {
         .route("/counter/payments/{order_no}/take", post(counter_take))
         .route("/receipts/{order_no}/{token}", get(receipt_check))
         .route("/receipts/{order_no}/{token}/pdf", get(receipt_pdf))
+        .route("/static/pay.js", get(|| async { ([(CONTENT_TYPE, "text/javascript; charset=utf-8"), (CACHE_CONTROL, "public, max-age=3600")], include_str!("../../static/pay.js")) }))
+}
+
+/// The pay pages' policy: as everywhere, but forms (and the redirects after them) may also lead to the providers'
+/// cashiers, which the site-wide `form-action 'self'` would block.
+fn with_pay_csp(state: &AppState, mut resp: Response) -> Response {
+    let origins = state.payment_providers.as_ref().map(|p| p.form_origins.join(" ")).unwrap_or_default();
+    let csp = format!("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self' {origins}; base-uri 'none'");
+    if let Ok(v) = axum::http::HeaderValue::from_str(csp.trim_end()) {
+        resp.headers_mut().insert(axum::http::header::CONTENT_SECURITY_POLICY, v);
+    }
+    resp
+}
+
+#[derive(Template)]
+#[template(path = "payment_redirect.html")]
+struct RedirectPage<'a> {
+    p: &'a PageCtx,
+    order_no: String,
+    provider: &'static str,
+    action: String,
+    fields: Vec<(String, String)>,
 }
 
 async fn payer_of(state: &AppState, o: &PaymentOrder) -> Result<Option<String>, AppError> {
@@ -89,7 +111,7 @@ async fn order_page(State(state): State<AppState>, p: PageCtx, user: MaybeUser, 
         Err(r) => return Ok(r),
     };
     let o = service::own_order(&state, &citizen.id, &order_no).await?;
-    render_order(&state, &p, o, vec![]).await
+    Ok(with_pay_csp(&state, render_order(&state, &p, o, vec![]).await?))
 }
 
 async fn render_order(state: &AppState, p: &PageCtx, o: PaymentOrder, errors: Vec<super::FieldError>) -> Result<Response, AppError> {
@@ -126,14 +148,19 @@ async fn pay(State(state): State<AppState>, p: PageCtx, user: MaybeUser, Path(or
     };
     let o = service::own_order(&state, &citizen.id, &order_no).await?;
     let started = match crate::payments::provider_for(&state, &f.channel) {
-        Ok((channel, provider)) if channel.is_online() => crate::payments::flow::start(&state, provider.as_ref(), &o, channel, &user.ip, &user.actor()).await,
+        Ok((channel, provider)) if channel.is_online() => crate::payments::flow::start(&state, provider.as_ref(), &o, channel, &user.ip, &user.actor(), None).await,
         Ok(_) => Err(AppError::invalid("channel_invalid", "请选择在线支付方式。", "Choose an online way to pay.").on_field("channel")),
         Err(e) => Err(e),
     };
     match started {
-        Ok(crate::payments::provider::Started::Redirect(url)) => Ok(Redirect::to(&url).into_response()),
-        // QR and form flows belong to the counter and to UnionPay, which the API serves; say so rather than guess.
-        Ok(_) => Err(AppError::new(
+        Ok(crate::payments::provider::Started::Redirect(url)) => Ok(with_pay_csp(&state, Redirect::to(&url).into_response())),
+        // UnionPay: the browser itself posts the signed front transaction to the gateway.
+        Ok(crate::payments::provider::Started::Form { action, fields }) => {
+            let provider = p.lang.pick(shenfen_domain::payments::PaymentChannel::Unionpay.name_zh(), shenfen_domain::payments::PaymentChannel::Unionpay.name_en());
+            Ok(with_pay_csp(&state, render(&RedirectPage { p: &p, order_no, provider, action, fields })))
+        }
+        // QR flows belong to the counter; say so rather than guess.
+        Ok(crate::payments::provider::Started::Qr(_)) => Err(AppError::new(
             axum::http::StatusCode::CONFLICT,
             "channel_not_for_web",
             "该支付方式请在窗口或手机应用中完成。",
@@ -142,7 +169,7 @@ async fn pay(State(state): State<AppState>, p: PageCtx, user: MaybeUser, Path(or
         Err(e) if e.status.is_client_error() || e.status == axum::http::StatusCode::BAD_GATEWAY => {
             let errors = vec![super::FieldError::from_app(&e, p.lang, "channel")];
             let o = service::own_order(&state, &citizen.id, &order_no).await?;
-            render_order(&state, &p, o, errors).await
+            Ok(with_pay_csp(&state, render_order(&state, &p, o, errors).await?))
         }
         Err(e) => Err(e),
     }
@@ -314,7 +341,7 @@ async fn counter_take(State(state): State<AppState>, p: PageCtx, user: MaybeUser
     } else {
         match crate::payments::provider_for(&state, &f.channel) {
             Ok((channel, provider)) if matches!(channel, shenfen_domain::payments::PaymentChannel::AlipayQr | shenfen_domain::payments::PaymentChannel::WechatQr) => {
-                match crate::payments::flow::start(&state, provider.as_ref(), &o, channel, &user.ip, &user.actor()).await {
+                match crate::payments::flow::start(&state, provider.as_ref(), &o, channel, &user.ip, &user.actor(), Some(&pt.id)).await {
                     Ok(crate::payments::provider::Started::Qr(payload)) => return render_counter_pay(&state, &p, &pt, &o.order_no, Some(&payload), None, vec![]).await,
                     Ok(_) => Err(AppError::internal()),
                     Err(e) => Err(e),

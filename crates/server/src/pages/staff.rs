@@ -40,10 +40,11 @@ struct StaffForm {
 
 async fn sign_in(State(state): State<AppState>, p: PageCtx, user: MaybeUser, Form(f): Form<StaffForm>) -> Response {
     match accounts::staff_sign_in(&state, &f.username, &f.password, SessionChannel::Cookie, &user.ip).await {
-        Ok((session, _)) => {
+        Ok(accounts::StaffSignIn::Signed(session, _)) => {
             let max_age = (session.expires_at - state.now_ms()) / 1000;
             with_cookie(Redirect::to("/staff").into_response(), session_cookie(&state, &session.token, max_age))
         }
+        Ok(accounts::StaffSignIn::SecondFactor(staff)) => super::staff_admin::start_second_factor(&state, &staff).await.unwrap_or_else(|e| e.into_response()),
         Err(e) => render_status(e.status, &StaffSignInPage { p: &p, username: f.username, errors: vec![FieldError::from_app(&e, p.lang, "username")] }),
     }
 }
@@ -57,8 +58,10 @@ struct WorkbenchPage<'a> {
     scope: String,
     /// Counter staff and administrators run the counter console.
     counter: bool,
-    /// Administrators manage acceptance points.
+    /// Administrators manage acceptance points and see the finance view.
     admin: bool,
+    /// The role's code: which application consoles to offer (review, production, supervision).
+    role_code: &'static str,
 }
 
 async fn workbench(State(state): State<AppState>, p: PageCtx, user: MaybeUser) -> Result<Response, AppError> {
@@ -74,5 +77,5 @@ async fn workbench(State(state): State<AppState>, p: PageCtx, user: MaybeUser) -
     };
     let counter = matches!(staff.role, shenfen_store::Role::Counter | shenfen_store::Role::Admin);
     let admin = staff.role == shenfen_store::Role::Admin;
-    Ok(render(&WorkbenchPage { p: &p, name: staff.display_name.clone(), role: role_name(staff.role, p.lang), scope, counter, admin }))
+    Ok(render(&WorkbenchPage { p: &p, name: staff.display_name.clone(), role: role_name(staff.role, p.lang), scope, counter, admin, role_code: staff.role.as_str() }))
 }

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode};
 use shenfen_domain::payments::PaymentChannel;
 use shenfen_store::{OrderUpdate, PaymentOrder, PaymentStatus, RefundStatus};
 
-use super::provider::{NoticeOutcome, PaymentProvider, ProviderError, QueryOutcome, RefundOutcome, StartRequest, Started, VerifiedNotice};
+use super::provider::{NoticeOutcome, OrderRef, PaymentProvider, ProviderError, QueryOutcome, RefundOrder, RefundOutcome, StartRequest, Started, VerifiedNotice};
 use super::service::{self, NoticeResult};
 use crate::app::{Actor, AppState};
 use crate::error::{AppError, AppResult};
@@ -17,19 +17,21 @@ fn unavailable() -> AppError {
 
 /// Starts paying `order` through `channel`: the order moves to `started`, the provider order is opened, then the
 /// order is `submitted` and the payer goes to the cashier / gets the QR. Starting again (another channel, a retry)
-/// is allowed until the provider has the order.
-pub async fn start(state: &AppState, provider: &dyn PaymentProvider, order: &PaymentOrder, channel: PaymentChannel, client_ip: &str, actor: &Actor) -> AppResult<Started> {
+/// is allowed until the provider has the order. `at_point`: the counter point showing the QR (the finance view
+/// counts the collection there).
+pub async fn start(state: &AppState, provider: &dyn PaymentProvider, order: &PaymentOrder, channel: PaymentChannel, client_ip: &str, actor: &Actor, at_point: Option<&str>) -> AppResult<Started> {
     if channel.provider() != Some(provider.provider()) {
         return Err(AppError::invalid("channel_invalid", "支付方式无效。", "Unknown way to pay.").on_field("channel"));
     }
     if order.expires_at <= state.now_ms() {
         return Err(AppError::new(StatusCode::CONFLICT, "payment_expired", "该订单已过缴费期限。", "The order's payment deadline has passed."));
     }
+    // Whole seconds: the provider order is named with this moment at second precision (UnionPay's txnTime).
     let now = state.now_ms();
-    let started = state
-        .store
-        .change_status(&order.order_no, &[PaymentStatus::Created, PaymentStatus::Started], PaymentStatus::Started, &OrderUpdate { channel: Some(channel.code().into()), ..Default::default() }, now)
-        .await?;
+    let opened_at = now.div_euclid(1000) * 1000;
+    let staff_id = (at_point.is_some() && actor.kind == shenfen_store::ActorKind::Staff).then(|| actor.id.clone());
+    let update = OrderUpdate { channel: Some(channel.code().into()), opened_at: Some(opened_at), point_id: at_point.map(str::to_string), staff_id, ..Default::default() };
+    let started = state.store.change_status(&order.order_no, &[PaymentStatus::Created, PaymentStatus::Started], PaymentStatus::Started, &update, now).await?;
     let Some(started) = started else {
         let current = state.store.order_by_no(&order.order_no).await?.ok_or_else(service::order_not_found)?;
         return Err(if current.status == PaymentStatus::Submitted {
@@ -48,6 +50,7 @@ pub async fn start(state: &AppState, provider: &dyn PaymentProvider, order: &Pay
         notify_url: format!("{base}/callbacks/payments/{}", provider.provider().code()),
         client_ip: client_ip.to_string(),
         expires_at: time::OffsetDateTime::from_unix_timestamp(started.expires_at / 1000).unwrap_or_else(|_| time::OffsetDateTime::now_utc()),
+        opened_at: time::OffsetDateTime::from_unix_timestamp(opened_at / 1000).unwrap_or_else(|_| time::OffsetDateTime::now_utc()),
     };
     let out = match provider.start(&req).await {
         Ok(out) => out,
@@ -113,7 +116,7 @@ pub async fn reconcile(state: &AppState, provider: &dyn PaymentProvider, grace_m
         if channel.and_then(|c| c.provider()) != Some(provider.provider()) {
             continue;
         }
-        match provider.query(&o.order_no).await {
+        match provider.query(&OrderRef::of(&o)).await {
             Ok(QueryOutcome::Paid { provider_trade_no, amount_fen, at }) => {
                 let notice = VerifiedNotice {
                     event_id: format!("query:{}", o.order_no),
@@ -135,7 +138,7 @@ pub async fn reconcile(state: &AppState, provider: &dyn PaymentProvider, grace_m
             }
             Ok(QueryOutcome::NotPaid) | Ok(QueryOutcome::NotFound) if o.expires_at <= now => {
                 // Past the deadline and not paid: close it at the provider, then expire it here.
-                if let Err(e) = provider.close(&o.order_no).await {
+                if let Err(e) = provider.close(&OrderRef::of(&o)).await {
                     tracing::warn!(order = %o.order_no, error = %e, "could not close the provider order");
                 }
                 let expired = state.store.change_status(&o.order_no, &[PaymentStatus::Started, PaymentStatus::Submitted], PaymentStatus::Expired, &OrderUpdate::default(), now).await?;
@@ -160,7 +163,13 @@ pub async fn process_refunds(state: &AppState, provider: &dyn PaymentProvider) -
         if order.channel.as_deref().and_then(PaymentChannel::from_code).and_then(|c| c.provider()) != Some(provider.provider()) {
             continue;
         }
-        match provider.refund(&order.order_no, &r.refund_no, r.amount_fen, order.amount_fen, &r.reason).await {
+        let refund = RefundOrder {
+            refund_no: r.refund_no.clone(),
+            amount_fen: r.amount_fen,
+            reason: r.reason.clone(),
+            requested_at: time::OffsetDateTime::from_unix_timestamp(r.created_at.div_euclid(1000)).unwrap_or_else(|_| time::OffsetDateTime::now_utc()),
+        };
+        match provider.refund(&OrderRef::of(&order), &refund).await {
             Ok(RefundOutcome::Succeeded { provider_refund_no }) => {
                 state.store.finish_refund(&r.refund_no, RefundStatus::Success, provider_refund_no.as_deref(), state.now_ms()).await?;
                 done += 1;

@@ -3,10 +3,12 @@
 //! Provider wire protocols live in `shenfen_gateways`; the adapters behind [`provider::PaymentProvider`] in
 //! `providers/`, the demo/test sandboxes in `sandbox/`.
 
+pub mod finance;
 pub mod flow;
 pub mod provider;
 pub mod providers;
 pub mod receipt;
+pub mod recon;
 pub mod sandbox;
 pub mod service;
 
@@ -33,9 +35,21 @@ pub fn provider_for(state: &AppState, channel: &str) -> AppResult<(PaymentChanne
     Ok((channel, provider))
 }
 
-/// Provider notifications: `POST /callbacks/payments/{provider}` with the provider's own body and headers.
+/// Provider notifications: `POST /callbacks/payments/{provider}` with the provider's own body and headers; and
+/// the payer's browser coming back from a provider that returns it by form POST (UnionPay's `frontUrl`).
 pub fn callback_router() -> Router<AppState> {
-    Router::new().route("/callbacks/payments/{provider}", post(callback))
+    Router::new()
+        .route("/callbacks/payments/{provider}", post(callback))
+        .route("/callbacks/payments/{provider}/return/{order_no}", axum::routing::any(browser_return))
+}
+
+/// The browser's return: whatever it carries is not trusted (the notification and queries decide), so it is only
+/// sent on to the order page.
+async fn browser_return(Path((_, order_no)): Path<(String, String)>) -> axum::response::Response {
+    if order_no.is_empty() || order_no.len() > 64 || !order_no.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return AppError::not_found().into_response();
+    }
+    axum::response::Redirect::to(&format!("/payments/{order_no}")).into_response()
 }
 
 async fn callback(State(state): State<AppState>, Path(provider): Path<String>, headers: HeaderMap, body: Bytes) -> axum::response::Response {
@@ -47,7 +61,8 @@ async fn callback(State(state): State<AppState>, Path(provider): Path<String>, h
 }
 
 /// The payment jobs, run every minute on every instance (each change is a conditional statement): expire unpaid
-/// orders past their deadline, ask providers about orders left in doubt, carry out pending refunds.
+/// orders past their deadline, ask providers about orders left in doubt, carry out pending refunds, and once a
+/// day reconcile yesterday's statements (one instance per provider and day).
 pub async fn housekeeping(state: &AppState) -> AppResult<()> {
     let expired = state.store.expire_unpaid(state.now_ms()).await?;
     if !expired.is_empty() {
@@ -64,6 +79,7 @@ pub async fn housekeeping(state: &AppState) -> AppResult<()> {
             }
         }
     }
+    recon::daily(state).await?;
     Ok(())
 }
 

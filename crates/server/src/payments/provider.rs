@@ -24,6 +24,45 @@ pub struct StartRequest {
     pub client_ip: String,
     /// The provider order closes itself at this time (we close it too when the order expires).
     pub expires_at: OffsetDateTime,
+    /// When this provider order is opened (stored on the order as `opened_at`; UnionPay's `txnTime`).
+    pub opened_at: OffsetDateTime,
+}
+
+/// The order an adapter asks about, closes or refunds: our number and what the provider needs besides it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRef {
+    pub order_no: String,
+    pub amount_fen: i64,
+    /// The provider's trade number once paid (a UnionPay refund names the payment by its `queryId`).
+    pub provider_trade_no: Option<String>,
+    /// When the current provider order was opened (UnionPay finds orders by `orderId` + `txnTime`).
+    pub opened_at: Option<OffsetDateTime>,
+}
+
+impl OrderRef {
+    pub fn of(o: &shenfen_store::PaymentOrder) -> Self {
+        OrderRef {
+            order_no: o.order_no.clone(),
+            amount_fen: o.amount_fen,
+            provider_trade_no: o.provider_trade_no.clone(),
+            opened_at: o.opened_at.and_then(|ms| OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)).ok()),
+        }
+    }
+
+    /// An order known only by number and amount (tests, tools).
+    pub fn new(order_no: &str, amount_fen: i64) -> Self {
+        OrderRef { order_no: order_no.to_string(), amount_fen, provider_trade_no: None, opened_at: None }
+    }
+}
+
+/// A refund to carry out at the provider. The refund number makes retries idempotent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundOrder {
+    pub refund_no: String,
+    pub amount_fen: i64,
+    pub reason: String,
+    /// When we decided the refund (UnionPay's `txnTime` of the refund: the same on every retry).
+    pub requested_at: OffsetDateTime,
 }
 
 /// Where the payer goes next.
@@ -34,7 +73,7 @@ pub enum Started {
     Redirect(String),
     /// Counter: show this payload as a QR code for the applicant to scan.
     Qr(String),
-    /// UnionPay front consume: a form the browser posts to the gateway.
+    /// UnionPay front consume: a form the browser posts to the gateway (the pay page renders it).
     Form { action: String, fields: Vec<(String, String)> },
 }
 
@@ -122,8 +161,10 @@ pub trait PaymentProvider: Send + Sync {
     fn verify_notice(&self, headers: &HeaderMap, body: &[u8], now: OffsetDateTime) -> Result<VerifiedNotice, ProviderError>;
     /// What to answer the provider: `accepted` = processed or already seen (stop retrying).
     fn acknowledge(&self, accepted: bool) -> (StatusCode, String);
-    async fn query(&self, order_no: &str) -> Result<QueryOutcome, ProviderError>;
+    async fn query(&self, order: &OrderRef) -> Result<QueryOutcome, ProviderError>;
     /// Closes an unpaid provider order (on expiry or cancellation).
-    async fn close(&self, order_no: &str) -> Result<(), ProviderError>;
-    async fn refund(&self, order_no: &str, refund_no: &str, refund_fen: i64, total_fen: i64, reason: &str) -> Result<RefundOutcome, ProviderError>;
+    async fn close(&self, order: &OrderRef) -> Result<(), ProviderError>;
+    async fn refund(&self, order: &OrderRef, refund: &RefundOrder) -> Result<RefundOutcome, ProviderError>;
+    /// The provider's statement of one China-time day, fetched and read in the provider's own format.
+    async fn statement(&self, day: time::Date) -> Result<shenfen_gateways::statements::Statement, ProviderError>;
 }

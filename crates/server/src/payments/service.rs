@@ -91,6 +91,7 @@ pub async fn create_order(state: &AppState, citizen_id: Option<&str>, scope: &st
         updated_at: now,
         expires_at: now + PAYMENT_WINDOW_MS,
         paid_at: None,
+        opened_at: None,
     };
     match state.store.create_order(&order, key.as_ref()).await {
         Ok(CreateOutcome::Created(o)) => Ok((o, true)),
@@ -136,7 +137,12 @@ async fn apply(state: &AppState, order_no: &str, event: PaymentEvent, update: &O
         Err(_) => return Err(transition_error(&current)),
     };
     match state.store.change_status(order_no, &from_states(event), to_store(to), update, state.now_ms()).await? {
-        Some(o) => Ok(o),
+        Some(o) => {
+            if o.status == PaymentStatus::Success {
+                crate::applications::payment_settled(state, &o.reference).await;
+            }
+            Ok(o)
+        }
         None => {
             let current = state.store.order_by_no(order_no).await?.ok_or_else(order_not_found)?;
             Err(transition_error(&current))
@@ -187,6 +193,7 @@ pub async fn record_cash(state: &AppState, staff: &Staff, point_id: &str, order_
         let current = state.store.order_by_no(order_no).await?.ok_or_else(order_not_found)?;
         return Err(transition_error(&current));
     };
+    crate::applications::payment_settled(state, &o.reference).await;
     state
         .audit(actor, "payment.cash", &format!("payment:{}", o.order_no), serde_json::json!({ "amount_fen": o.amount_fen, "received_fen": received_fen, "change_fen": change, "point": point_id }))
         .await?;

@@ -202,11 +202,24 @@ impl Browser {
     /// Clicks and waits for the next page to load (the old `<html>` element goes stale).
     pub async fn click_and_load(&self, selector: &str) {
         let before = self.c.find(Locator::Css("html")).await.expect("html");
-        let target = self.css(selector).await;
-        // Into the middle of the viewport: chromedriver scrolls a target only just into view, where the fixed tab
-        // bar at the bottom of the page covers it.
-        self.c.execute("arguments[0].scrollIntoView({block: 'center'})", vec![serde_json::to_value(&target).expect("element ref")]).await.expect("scroll");
-        target.click().await.unwrap_or_else(|e| panic!("click {selector:?}: {e}"));
+        // A live update (live.js) may replace the part of the page holding the target between finding it and
+        // clicking it, as it would under a person's finger: find it again and retry.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let target = self.css(selector).await;
+            // Into the middle of the viewport: chromedriver scrolls a target only just into view, where the fixed
+            // tab bar at the bottom of the page covers it.
+            let clicked = match self.c.execute("arguments[0].scrollIntoView({block: 'center'})", vec![serde_json::to_value(&target).expect("element ref")]).await {
+                Ok(_) => target.click().await,
+                Err(e) => Err(e),
+            };
+            match clicked {
+                Ok(()) => break,
+                Err(e) if attempt < 5 && format!("{e:?}").contains("StaleElementReference") => tokio::time::sleep(Duration::from_millis(100)).await,
+                Err(e) => panic!("click {selector:?}: {e}"),
+            }
+        }
         let deadline = Instant::now() + Duration::from_secs(10);
         // A stale reference errors out; a fresh document means the navigation happened.
         while before.tag_name().await.is_ok() {

@@ -39,6 +39,11 @@ impl TestApp {
 
     /// Several instances on one fresh PostgreSQL schema, sharing keys as a real deployment does.
     pub async fn postgres_cluster(n: usize) -> Option<Vec<TestApp>> {
+        Self::postgres_cluster_with(n, |_| {}).await
+    }
+
+    /// A cluster whose instances' configuration `tweak` adjusts.
+    pub async fn postgres_cluster_with(n: usize, tweak: impl Fn(&mut Config)) -> Option<Vec<TestApp>> {
         let opts = shenfen_store::test_support::fresh_postgres_schema(&postgres_url()?).await.expect("schema");
         let keys = Keys::random();
         let mut apps = Vec::new();
@@ -46,7 +51,8 @@ impl TestApp {
             let store: shenfen_store::DynStore = std::sync::Arc::new(shenfen_store::PgStore::connect(opts.clone(), 8).await.expect("pg"));
             store.migrate().await.expect("migrate");
             let dir = TempDir::new();
-            let config = Config { data_dir: dir.0.clone(), demo: true, ..Config::default() };
+            let mut config = Config { data_dir: dir.0.clone(), demo: true, ..Config::default() };
+            tweak(&mut config);
             apps.push(Self::serve(config, store, keys.clone(), Clock::default(), dir).await);
         }
         Some(apps)
@@ -136,6 +142,25 @@ pub async fn staff_pages(app: &TestApp, username: &str) -> (reqwest::Client, Str
     let password = shenfen_server::demo::DEMO_STAFF.iter().find(|s| s.0 == username).expect("demo user").1;
     let r = c.post(app.url("/staff/sign-in")).form(&[("csrf", csrf.as_str()), ("username", username), ("password", password)]).send().await.unwrap();
     assert_eq!(r.status(), 303);
+    (c, csrf)
+}
+
+/// A browser-like client with a citizen signed in through the pages; with `verify`, primary verification (name, ID
+/// number) is done too. Returns the client and its CSRF token.
+#[allow(dead_code)]
+pub async fn citizen_pages(app: &TestApp, phone: &str, verify: Option<(&str, &str)>) -> (reqwest::Client, String) {
+    let c = http();
+    let html = c.get(app.url("/sign-in")).send().await.unwrap().text().await.unwrap();
+    let csrf = csrf_of(&html);
+    let r = c.post(app.url("/sign-in/code")).form(&[("csrf", csrf.as_str()), ("phone", phone), ("next", "/")]).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let code = app.last_code(phone).await;
+    let r = c.post(app.url("/sign-in")).form(&[("csrf", csrf.as_str()), ("phone", phone), ("code", code.as_str()), ("next", "/")]).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    if let Some((name, id)) = verify {
+        let r = c.post(app.url("/me/verify")).form(&[("csrf", csrf.as_str()), ("name", name), ("id_number", id)]).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+    }
     (c, csrf)
 }
 

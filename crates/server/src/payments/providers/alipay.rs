@@ -7,15 +7,16 @@ use async_trait::async_trait;
 use axum::http::{HeaderMap, StatusCode};
 use shenfen_domain::payments::{PaymentChannel, Provider};
 use shenfen_gateways::alipay::{
-    self, AlipayConfig, ApiOutcome, BizRequest, Precreate, ResponseStatus, TradeClose, TradeQuery, TradeRefund, TradeStatus, WapPay,
+    self, AlipayConfig, ApiOutcome, BillDownloadUrlQuery, BizRequest, Precreate, ResponseStatus, TradeClose, TradeQuery, TradeRefund, TradeStatus, WapPay,
 };
+use shenfen_gateways::statements::Statement;
 use shenfen_gateways::{RsaPrivateKey, RsaPublicKey};
 use time::OffsetDateTime;
 
 use super::{demo_keys, from_gateway, pem, send};
 use crate::config::AlipayPayConfig;
 use crate::payments::provider::{
-    NoticeOutcome, PaymentProvider, ProviderError, QueryOutcome, RefundOutcome, StartRequest, Started, VerifiedNotice,
+    NoticeOutcome, OrderRef, PaymentProvider, ProviderError, QueryOutcome, RefundOrder, RefundOutcome, StartRequest, Started, VerifiedNotice,
 };
 
 pub struct AlipayProvider {
@@ -57,6 +58,12 @@ impl AlipayProvider {
         let key = RsaPrivateKey::from_pem(&key).map_err(|e| anyhow::anyhow!("payments.alipay private key: {}", e.code()))?;
         let public = RsaPublicKey::from_spki_pem(&public).map_err(|e| anyhow::anyhow!("payments.alipay public key: {}", e.code()))?;
         Ok(Self::new(&gateway, &c.app_id, key, public))
+    }
+
+    /// Alipay's gateway sends the browser on to its cashier on other alipay.com hosts; every hop must be allowed.
+    pub(crate) fn gateway_origin(&self) -> Option<String> {
+        let origin = super::origin_of(&self.config.gateway_url)?;
+        Some(if origin.ends_with(".alipay.com") { "https://*.alipay.com".into() } else { origin })
     }
 
     /// Signs and posts a server call; returns the verified raw response member.
@@ -159,8 +166,8 @@ impl PaymentProvider for AlipayProvider {
         (StatusCode::OK, if accepted { "success" } else { "failure" }.to_string())
     }
 
-    async fn query(&self, order_no: &str) -> Result<QueryOutcome, ProviderError> {
-        let raw = self.call(&TradeQuery { out_trade_no: order_no.to_string() }, None).await?;
+    async fn query(&self, order: &OrderRef) -> Result<QueryOutcome, ProviderError> {
+        let raw = self.call(&TradeQuery { out_trade_no: order.order_no.clone() }, None).await?;
         match alipay::parse_trade_query_response(&raw).map_err(from_gateway)? {
             ApiOutcome::Success(r) => Ok(match r.trade_status {
                 TradeStatus::TradeSuccess | TradeStatus::TradeFinished => QueryOutcome::Paid {
@@ -176,8 +183,8 @@ impl PaymentProvider for AlipayProvider {
         }
     }
 
-    async fn close(&self, order_no: &str) -> Result<(), ProviderError> {
-        let raw = self.call(&TradeClose { out_trade_no: order_no.to_string() }, None).await?;
+    async fn close(&self, order: &OrderRef) -> Result<(), ProviderError> {
+        let raw = self.call(&TradeClose { out_trade_no: order.order_no.clone() }, None).await?;
         match alipay::parse_trade_close_response(&raw).map_err(from_gateway)? {
             ApiOutcome::Success(_) => Ok(()),
             // Never reached Alipay (the payer never opened the cashier): nothing to close.
@@ -186,12 +193,12 @@ impl PaymentProvider for AlipayProvider {
         }
     }
 
-    async fn refund(&self, order_no: &str, refund_no: &str, refund_fen: i64, _total_fen: i64, reason: &str) -> Result<RefundOutcome, ProviderError> {
+    async fn refund(&self, order: &OrderRef, refund: &RefundOrder) -> Result<RefundOutcome, ProviderError> {
         let req = TradeRefund {
-            out_trade_no: order_no.to_string(),
-            refund_amount_fen: fen(refund_fen)?,
-            out_request_no: refund_no.to_string(),
-            refund_reason: Some(reason.to_string()).filter(|r| !r.is_empty()),
+            out_trade_no: order.order_no.clone(),
+            refund_amount_fen: fen(refund.amount_fen)?,
+            out_request_no: refund.refund_no.clone(),
+            refund_reason: Some(refund.reason.clone()).filter(|r| !r.is_empty()),
         };
         let raw = self.call(&req, None).await?;
         match alipay::parse_trade_refund_response(&raw).map_err(from_gateway)? {
@@ -199,5 +206,19 @@ impl PaymentProvider for AlipayProvider {
             ApiOutcome::Success(r) => Ok(RefundOutcome::Succeeded { provider_refund_no: Some(r.trade_no) }),
             ApiOutcome::Failure(s) => Ok(RefundOutcome::Failed { code: s.sub_code.unwrap_or(s.code) }),
         }
+    }
+
+    async fn statement(&self, day: time::Date) -> Result<Statement, ProviderError> {
+        let query = BillDownloadUrlQuery { bill_type: "trade".into(), bill_date: crate::appointments::day_key(day) };
+        let raw = self.call(&query, None).await?;
+        let url = match alipay::parse_bill_downloadurl_response(&raw).map_err(from_gateway)? {
+            ApiOutcome::Success(r) => r.bill_download_url,
+            // No bill: nothing happened on that day.
+            ApiOutcome::Failure(s) if s.sub_code.as_deref() == Some("isp.bill_not_exist") => return Ok(Statement::default()),
+            ApiOutcome::Failure(s) => return Err(refused(s)),
+        };
+        // The URL is itself the credential (short-lived, unsigned download), as at Alipay.
+        let archive = super::download(&self.http, &url).await?;
+        shenfen_gateways::statements::alipay::parse_bill_zip(&archive).map_err(|e| ProviderError::Malformed(format!("bill: {e}")))
     }
 }

@@ -4,6 +4,7 @@
 //! in `crates/server/demo-keys/`.
 
 pub mod alipay;
+pub mod unionpay;
 pub mod wechat;
 
 use std::sync::Arc;
@@ -20,16 +21,20 @@ use crate::config::Config;
 pub struct Providers {
     pub alipay: Arc<dyn PaymentProvider>,
     pub wechat: Arc<dyn PaymentProvider>,
+    pub unionpay: Arc<dyn PaymentProvider>,
+    /// Where a payer's browser may be sent by a form of ours (the UnionPay gateway's origin), for the pay page's
+    /// `form-action` policy.
+    pub form_origins: Vec<String>,
 }
 
 impl Providers {
-    /// The adapter for a provider; `None` for providers not configured on this instance.
+    /// The adapter for a provider.
     pub fn get(&self, provider: Provider) -> Option<Arc<dyn PaymentProvider>> {
-        match provider {
-            Provider::Alipay => Some(self.alipay.clone()),
-            Provider::Wechat => Some(self.wechat.clone()),
-            Provider::Unionpay => None,
-        }
+        Some(match provider {
+            Provider::Alipay => self.alipay.clone(),
+            Provider::Wechat => self.wechat.clone(),
+            Provider::Unionpay => self.unionpay.clone(),
+        })
     }
 }
 
@@ -39,7 +44,38 @@ pub fn from_config(config: &Config, public_url: &str) -> anyhow::Result<Provider
     let base = public_url.trim_end_matches('/');
     let alipay = alipay::AlipayProvider::from_config(&config.payments.alipay, config.demo, base)?;
     let wechat = wechat::WechatProvider::from_config(&config.payments.wechat, config.demo, base)?;
-    Ok(Providers { alipay: Arc::new(alipay), wechat: Arc::new(wechat) })
+    let unionpay = unionpay::UnionpayProvider::from_config(&config.payments.unionpay, config.demo, base)?;
+    // The pay page's own form posts stay on our origin; only Alipay's and WeChat's cashiers are reached by a
+    // redirect after it, and UnionPay's by a form of ours: all their origins may be targets.
+    let form_origins = [alipay.gateway_origin(), wechat.api_origin(), unionpay.front_origin()].into_iter().flatten().collect();
+    Ok(Providers { alipay: Arc::new(alipay), wechat: Arc::new(wechat), unionpay: Arc::new(unionpay), form_origins })
+}
+
+/// `scheme://host[:port]` of a URL, for a CSP source list.
+pub(crate) fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next()?;
+    (!host.is_empty() && matches!(scheme, "http" | "https")).then(|| format!("{scheme}://{host}"))
+}
+
+/// Largest statement download accepted (a day's statement of this service is far smaller).
+const MAX_STATEMENT_BYTES: usize = 32 * 1024 * 1024;
+
+/// GETs an unsigned download URL (Alipay's bill archive).
+pub(crate) async fn download(client: &reqwest::Client, url: &str) -> Result<Vec<u8>, ProviderError> {
+    let resp = client.get(url).send().await.map_err(from_http)?;
+    let status = resp.status().as_u16();
+    if status >= 500 {
+        return Err(ProviderError::Unavailable(format!("HTTP {status}")));
+    }
+    if status != 200 {
+        return Err(ProviderError::Refused { code: format!("HTTP {status}"), message: "download refused".into() });
+    }
+    let body = resp.bytes().await.map_err(from_http)?;
+    if body.len() > MAX_STATEMENT_BYTES {
+        return Err(ProviderError::Malformed("statement too large".into()));
+    }
+    Ok(body.to_vec())
 }
 
 /// One HTTP client per adapter: providers answer within seconds or not at all.

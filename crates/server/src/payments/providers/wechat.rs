@@ -11,6 +11,7 @@ use shenfen_domain::payments::{PaymentChannel, Provider};
 use shenfen_gateways::wechatpay::{
     self, H5Order, MerchantSigner, NativeOrder, PlatformKeys, RefundRequest, RefundStatus, TradeState, WechatpayHeaders,
 };
+use shenfen_gateways::statements::Statement;
 use shenfen_gateways::{RsaPrivateKey, RsaPublicKey};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -18,7 +19,7 @@ use time::format_description::well_known::Rfc3339;
 use super::{demo_keys, from_gateway, pem, send_with_headers};
 use crate::config::WechatPayConfig;
 use crate::payments::provider::{
-    NoticeOutcome, PaymentProvider, ProviderError, QueryOutcome, RefundOutcome, StartRequest, Started, VerifiedNotice,
+    NoticeOutcome, OrderRef, PaymentProvider, ProviderError, QueryOutcome, RefundOrder, RefundOutcome, StartRequest, Started, VerifiedNotice,
 };
 
 pub struct WechatProvider {
@@ -82,6 +83,12 @@ impl WechatProvider {
             anyhow::bail!("payments.wechat.apiv3_key must be exactly 32 bytes");
         }
         Ok(Self::new(&base, &c.mchid, &c.appid, &c.serial_no, key, keys, apiv3.as_bytes()))
+    }
+
+    /// WeChat's H5 cashier lives on its own domains (wx.tenpay.com), reached by redirect; in demo mode the
+    /// sandbox's origin.
+    pub(crate) fn api_origin(&self) -> Option<String> {
+        if self.signer.api_base == wechatpay::API_BASE { Some("https://*.tenpay.com".into()) } else { super::origin_of(&self.signer.api_base) }
     }
 
     /// Sends a signed request; verifies the response signature (any status) and returns status and body.
@@ -234,9 +241,9 @@ impl PaymentProvider for WechatProvider {
         }
     }
 
-    async fn query(&self, order_no: &str) -> Result<QueryOutcome, ProviderError> {
+    async fn query(&self, order: &OrderRef) -> Result<QueryOutcome, ProviderError> {
         let (ts, nonce) = Self::timestamp_nonce();
-        let http_req = self.signer.query_by_out_trade_no(order_no, ts, &nonce).map_err(from_gateway)?;
+        let http_req = self.signer.query_by_out_trade_no(&order.order_no, ts, &nonce).map_err(from_gateway)?;
         let (status, body) = self.call(&http_req).await?;
         if !is_2xx(status) {
             return match error_code(&body).as_deref() {
@@ -257,9 +264,9 @@ impl PaymentProvider for WechatProvider {
         })
     }
 
-    async fn close(&self, order_no: &str) -> Result<(), ProviderError> {
+    async fn close(&self, order: &OrderRef) -> Result<(), ProviderError> {
         let (ts, nonce) = Self::timestamp_nonce();
-        let http_req = self.signer.close(order_no, ts, &nonce).map_err(from_gateway)?;
+        let http_req = self.signer.close(&order.order_no, ts, &nonce).map_err(from_gateway)?;
         let (status, body) = self.call(&http_req).await?;
         if is_2xx(status) {
             return Ok(());
@@ -271,14 +278,14 @@ impl PaymentProvider for WechatProvider {
         }
     }
 
-    async fn refund(&self, order_no: &str, refund_no: &str, refund_fen: i64, total_fen: i64, reason: &str) -> Result<RefundOutcome, ProviderError> {
+    async fn refund(&self, order: &OrderRef, refund: &RefundOrder) -> Result<RefundOutcome, ProviderError> {
         let req = RefundRequest {
-            out_trade_no: order_no.to_string(),
-            out_refund_no: refund_no.to_string(),
-            reason: Some(reason.to_string()).filter(|r| !r.is_empty()),
+            out_trade_no: order.order_no.clone(),
+            out_refund_no: refund.refund_no.clone(),
+            reason: Some(refund.reason.clone()).filter(|r| !r.is_empty()),
             notify_url: None,
-            refund_fen: fen(refund_fen)?,
-            total_fen: fen(total_fen)?,
+            refund_fen: fen(refund.amount_fen)?,
+            total_fen: fen(order.amount_fen)?,
         };
         let (ts, nonce) = Self::timestamp_nonce();
         let http_req = self.signer.refund(&req, ts, &nonce).map_err(from_gateway)?;
@@ -298,5 +305,29 @@ impl PaymentProvider for WechatProvider {
             RefundStatus::Processing => RefundOutcome::Pending { provider_refund_no },
             RefundStatus::Closed | RefundStatus::Abnormal => RefundOutcome::Failed { code: format!("{:?}", r.status).to_uppercase() },
         })
+    }
+
+    async fn statement(&self, day: time::Date) -> Result<Statement, ProviderError> {
+        let (ts, nonce) = Self::timestamp_nonce();
+        let http_req = self.signer.trade_bill(&crate::appointments::day_key(day), ts, &nonce).map_err(from_gateway)?;
+        let (status, body) = self.call(&http_req).await?;
+        if !is_2xx(status) {
+            return match error_code(&body).as_deref() {
+                // No transaction that day: no bill.
+                Some("NO_STATEMENT_EXIST") => Ok(Statement::default()),
+                _ => Err(refused(&body)),
+            };
+        }
+        let bill = wechatpay::parse_bill_response(&body).map_err(from_gateway)?;
+        // The file itself is not signed: it must hash to the value in the signed answer above.
+        let (ts, nonce) = Self::timestamp_nonce();
+        let download = self.signer.download(&bill.download_url, ts, &nonce).map_err(from_gateway)?;
+        let (status, content) = super::send(&self.http, &download).await?;
+        if !is_2xx(status) {
+            return Err(refused(&content));
+        }
+        wechatpay::verify_bill_hash(&bill, &content).map_err(from_gateway)?;
+        let text = String::from_utf8(content).map_err(|_| ProviderError::Malformed("bill is not UTF-8".into()))?;
+        shenfen_gateways::statements::wechatpay::parse_trade_bill(&text).map_err(|e| ProviderError::Malformed(format!("bill: {e}")))
     }
 }

@@ -10,10 +10,11 @@
 //!   (form `decision=approve|decline`, optional `behaviour=normal|late|twice|lost`);
 //! * `GET /qr/{trade_no}` — what scanning a precreate `qr_code` opens (the same cashier page);
 //! * `POST /behaviour/{out_trade_no}` — form `behaviour=…`: how this order's notification is delivered;
-//! * `GET /bill?date=YYYY-MM-DD` — the statement, CSV modelled on the 账单 `trade` bill (GBK in reality, UTF-8
-//!   here): `#` comment header lines, the column row
-//!   `支付宝交易号,商户订单号,业务类型,商品名称,创建时间,完成时间,订单金额（元）,商家实收（元）,退款批次号/请求号`,
-//!   one row per payment (业务类型 `交易`) and per refund (`退款`, negative 商家实收), then `#` total lines.
+//! * `alipay.data.dataservice.bill.downloadurl.query` (through the gateway) — the `trade` bill of a day, built
+//!   from what the sandbox processed: answers a `bill_download_url` at
+//!   `GET /downloadBillFile.resource?…&fileId=…`, which serves the zip of GBK CSV files as Alipay does
+//!   (`shenfen_gateways::statements::alipay`); no activity that day: `isp.bill_not_exist`;
+//! * `POST /discrepancy` — form `kind=…`: see the `sandbox` module docs.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,9 +31,11 @@ use shenfen_gateways::alipay::{self, Params};
 use shenfen_gateways::amount::{fen_to_yuan_string, parse_yuan_string};
 use shenfen_gateways::codec::{encode_query, parse_form};
 use shenfen_gateways::{RsaPrivateKey, RsaPublicKey};
+use shenfen_gateways::statements::EntryKind;
+use shenfen_gateways::statements::alipay::{BillRow, write_bill_zip, write_detail_csv};
 use time::OffsetDateTime;
 
-use super::{Behaviour, DEFAULT_LATE_DELAY, cashier_page, random_digits};
+use super::{Behaviour, DEFAULT_LATE_DELAY, Discrepancy, cashier_page, random_digits};
 use crate::config::Config;
 use crate::payments::providers::{demo_keys, pem};
 
@@ -46,9 +49,12 @@ struct Inner {
     /// Where this sandbox is reachable, e.g. `http://127.0.0.1:8080/sandbox/alipay`.
     base_url: String,
     behaviour: Mutex<Behaviour>,
+    discrepancy: Mutex<Discrepancy>,
     late_delay: Duration,
     /// By out_trade_no. A stand-in for Alipay's own database (see the module docs of `sandbox`).
     orders: Mutex<HashMap<String, Order>>,
+    /// Bill archives by download token.
+    files: Mutex<HashMap<String, Vec<u8>>>,
     http: reqwest::Client,
 }
 
@@ -82,8 +88,10 @@ impl AlipaySandbox {
             provider_key,
             base_url: base_url.trim_end_matches('/').to_string(),
             behaviour: Mutex::new(Behaviour::Normal),
+            discrepancy: Mutex::new(Discrepancy::None),
             late_delay: DEFAULT_LATE_DELAY,
             orders: Mutex::new(HashMap::new()),
+            files: Mutex::new(HashMap::new()),
             http: super::http_client(),
         }))
     }
@@ -114,6 +122,12 @@ impl AlipaySandbox {
             *g = b;
         }
     }
+
+    pub fn set_discrepancy(&self, d: Discrepancy) {
+        if let Ok(mut g) = self.0.discrepancy.lock() {
+            *g = d;
+        }
+    }
 }
 
 pub fn router<S: Clone + Send + Sync + 'static>(sb: AlipaySandbox) -> Router<S> {
@@ -122,7 +136,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(sb: AlipaySandbox) -> Router<S> 
         .route("/sandbox/alipay/cashier/{trade_no}", get(cashier).post(decide))
         .route("/sandbox/alipay/qr/{trade_no}", get(cashier))
         .route("/sandbox/alipay/behaviour/{out_trade_no}", post(set_order_behaviour))
-        .route("/sandbox/alipay/bill", get(bill))
+        .route("/sandbox/alipay/downloadBillFile.resource", get(download_bill))
+        .route("/sandbox/alipay/discrepancy", post(set_discrepancy))
         .with_state(sb)
 }
 
@@ -177,6 +192,7 @@ async fn gateway(State(sb): State<AlipaySandbox>, method: Method, RawQuery(query
     let field = |k: &str| biz.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
     let out_trade_no = field("out_trade_no");
     match api.as_str() {
+        "alipay.data.dataservice.bill.downloadurl.query" => bill_download_url(sb, &api, &field("bill_type"), &field("bill_date")),
         "alipay.trade.wap.pay" | "alipay.trade.precreate" => {
             let Ok(total) = parse_yuan_string(&field("total_amount")) else {
                 return signed(sb, &api, failure("40002", "Invalid Arguments", "isv.invalid-parameter", "total_amount 无效"));
@@ -405,61 +421,90 @@ async fn set_order_behaviour(State(sb): State<AlipaySandbox>, Path(out_trade_no)
     }
 }
 
-#[derive(Deserialize)]
-struct BillQuery {
-    date: String,
-}
-
-async fn bill(State(sb): State<AlipaySandbox>, Query(q): Query<BillQuery>) -> Response {
-    let inner = &sb.0;
-    let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    let Ok(day) = time::Date::parse(&q.date, &fmt) else {
-        return (StatusCode::BAD_REQUEST, "date must be YYYY-MM-DD").into_response();
-    };
+/// The bill rows of `day` (payments and refunds finished that day, Beijing time), in time order, with the
+/// sandbox's discrepancy applied.
+fn bill_rows(sb: &Inner, day: time::Date) -> Vec<BillRow> {
     let beijing = time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC);
     let on_day = |t: OffsetDateTime| t.to_offset(beijing).date() == day;
-    let orders: Vec<Order> = inner.orders.lock().map(|o| o.values().cloned().collect()).unwrap_or_default();
-    let mut rows = Vec::new();
-    let (mut n_pay, mut sum_pay, mut n_ref, mut sum_ref) = (0u64, 0u64, 0u64, 0u64);
+    let orders: Vec<Order> = sb.orders.lock().map(|o| o.values().cloned().collect()).unwrap_or_default();
+    let mut rows: Vec<(OffsetDateTime, BillRow)> = Vec::new();
     for o in &orders {
+        let row = |kind, finished: OffsetDateTime, amount_fen, refund_no: Option<String>| BillRow {
+            trade_no: o.trade_no.clone(),
+            out_trade_no: o.out_trade_no.clone(),
+            kind,
+            subject: o.subject.clone(),
+            created: alipay::format_timestamp(o.created),
+            finished: alipay::format_timestamp(finished),
+            order_fen: o.total_fen,
+            amount_fen,
+            refund_no,
+        };
         if let Some(paid) = o.paid.filter(|p| on_day(*p)) {
-            n_pay += 1;
-            sum_pay += o.total_fen;
-            rows.push((paid, format!(
-                "{},{},交易,{},{},{},{},{},",
-                o.trade_no, o.out_trade_no, csv(&o.subject), alipay::format_timestamp(o.created), alipay::format_timestamp(paid),
-                fen_to_yuan_string(o.total_fen), fen_to_yuan_string(o.total_fen)
-            )));
+            rows.push((paid, row(EntryKind::Payment, paid, o.total_fen, None)));
         }
         for (no, fen, at) in o.refunds.iter().filter(|r| on_day(r.2)) {
-            n_ref += 1;
-            sum_ref += fen;
-            rows.push((*at, format!(
-                "{},{},退款,{},{},{},{},-{},{}",
-                o.trade_no, o.out_trade_no, csv(&o.subject), alipay::format_timestamp(o.created), alipay::format_timestamp(*at),
-                fen_to_yuan_string(o.total_fen), fen_to_yuan_string(*fen), csv(no)
-            )));
+            rows.push((*at, row(EntryKind::Refund, *at, *fen, Some(no.clone()))));
         }
     }
     rows.sort_by_key(|r| r.0);
-    let mut out = String::new();
-    out.push_str("#支付宝交易明细查询\n");
-    out.push_str(&format!("#账号：[{}]\n", inner.app_id));
-    out.push_str(&format!("#起始日期：[{} 00:00:00]   终止日期：[{} 23:59:59]\n", q.date, q.date));
-    out.push_str("#-----------------------------------------业务明细列表----------------------------------------\n");
-    out.push_str("支付宝交易号,商户订单号,业务类型,商品名称,创建时间,完成时间,订单金额（元）,商家实收（元）,退款批次号/请求号\n");
-    for (_, r) in rows {
-        out.push_str(&r);
-        out.push('\n');
-    }
-    out.push_str("#-----------------------------------------业务明细列表结束------------------------------------\n");
-    out.push_str(&format!("#交易合计：{n_pay}笔，商家实收共{}元\n", fen_to_yuan_string(sum_pay)));
-    out.push_str(&format!("#退款合计：{n_ref}笔，商家实收共-{}元\n", fen_to_yuan_string(sum_ref)));
-    out.push_str(&format!("#导出时间：[{}]\n", alipay::format_timestamp(now())));
-    ([(header::CONTENT_TYPE, "text/csv;charset=utf-8")], out).into_response()
+    let mut rows: Vec<BillRow> = rows.into_iter().map(|r| r.1).collect();
+    let d = sb.discrepancy.lock().map(|d| *d).unwrap_or_default();
+    d.apply(&mut rows, |r| r.kind == EntryKind::Payment, |r| r.amount_fen += 1, |r| BillRow { out_trade_no: super::phantom_order_no(), trade_no: format!("{}{}", time_digits(now()), random_digits(16)), ..r.clone() });
+    rows
 }
 
-/// CSV field: quoted when it holds a separator, quote or line break.
-fn csv(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+/// `alipay.data.dataservice.bill.downloadurl.query`: builds the archive now and answers a one-off URL for it.
+fn bill_download_url(sb: &Inner, api: &str, bill_type: &str, bill_date: &str) -> Response {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let Ok(day) = time::Date::parse(bill_date, &fmt) else {
+        return signed(sb, api, failure("40004", "Business Failed", "isp.bill_date_invalid", "账单日期格式不正确"));
+    };
+    if bill_type != "trade" {
+        return signed(sb, api, failure("40004", "Business Failed", "isp.bill_type_invalid", "账单类型不正确"));
+    }
+    let rows = bill_rows(sb, day);
+    if rows.is_empty() {
+        return signed(sb, api, biz_failure("isp.bill_not_exist", "账单不存在"));
+    }
+    let csv = write_detail_csv(&sb.app_id, day, &rows, &alipay::format_timestamp(now()));
+    let archive = write_bill_zip(&sb.app_id, day, &csv);
+    let token = random_digits(24);
+    if let Ok(mut files) = sb.files.lock() {
+        // Download URLs are short-lived: only the latest few are kept.
+        if files.len() >= 32 {
+            files.clear();
+        }
+        files.insert(token.clone(), archive);
+    }
+    let ymd = bill_date.replace('-', "");
+    let url = format!(
+        "{}/downloadBillFile.resource?bizType=trade&userId={app}&fileType=csv.zip&bizDates={ymd}&downloadFileName={app}_{ymd}.csv.zip&fileId={token}",
+        sb.base_url,
+        app = sb.app_id
+    );
+    signed(sb, api, serde_json::json!({"code": "10000", "msg": "Success", "bill_download_url": url}))
+}
+
+#[derive(Deserialize)]
+struct DownloadQuery {
+    #[serde(rename = "fileId", default)]
+    file_id: String,
+}
+
+async fn download_bill(State(sb): State<AlipaySandbox>, Query(q): Query<DownloadQuery>) -> Response {
+    match sb.0.files.lock().ok().and_then(|f| f.get(&q.file_id).cloned()) {
+        Some(archive) => ([(header::CONTENT_TYPE, "application/zip")], archive).into_response(),
+        None => (StatusCode::NOT_FOUND, "文件不存在或已过期").into_response(),
+    }
+}
+
+async fn set_discrepancy(State(sb): State<AlipaySandbox>, axum::Form(f): axum::Form<super::DiscrepancyForm>) -> Response {
+    match f.read() {
+        Ok(d) => {
+            sb.set_discrepancy(d);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(r) => r,
+    }
 }

@@ -1,4 +1,4 @@
-//! Payment provider sandboxes: stand-ins for Alipay and WeChat Pay (and, as it lands, UnionPay) that behave
+//! Payment provider sandboxes: stand-ins for Alipay, WeChat Pay and UnionPay that behave
 //! like the real provider from the other side. They verify OUR signed requests with the merchant public key (the
 //! gateways crate's mirror functions; a bad signature gets the provider's own error shape), keep their orders
 //! in memory, show a mobile cashier page (批准 支付 / 取消) and a scan endpoint for QR payloads, send correctly
@@ -13,9 +13,15 @@
 //! `normal` posts once at approval; `late` posts after the sandbox's delay; `twice` posts the same notification
 //! twice (same event id); `lost` never posts — only a query reveals the payment.
 //!
-//! Demo instances mount them under `/sandbox/alipay/` and `/sandbox/wechat/`; tests serve them on a loopback port.
+//! Statements are built from what the sandbox actually processed. A [`Discrepancy`] (per sandbox, or
+//! `POST /sandbox/<provider>/discrepancy` with `kind=…`) makes the next statements differ from the truth in one
+//! way, so the reconciliation report can be seen catching it.
+//!
+//! Demo instances mount them under `/sandbox/alipay/`, `/sandbox/wechat/` and `/sandbox/unionpay/`; tests serve
+//! them on a loopback port.
 
 pub mod alipay;
+pub mod unionpay;
 pub mod wechat;
 
 use std::time::Duration;
@@ -55,11 +61,72 @@ impl Behaviour {
     }
 }
 
+/// How a sandbox's statements depart from what it processed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Discrepancy {
+    #[default]
+    None,
+    /// The first payment is left out (our report: missing at the provider).
+    DropPayment,
+    /// The first payment is one fen more (our report: amounts differ).
+    AmountOff,
+    /// A payment for an order number we never issued (our report: missing at us).
+    Unknown,
+}
+
+impl Discrepancy {
+    pub fn parse(s: &str) -> Option<Discrepancy> {
+        Some(match s {
+            "none" => Discrepancy::None,
+            "drop_payment" => Discrepancy::DropPayment,
+            "amount_off" => Discrepancy::AmountOff,
+            "unknown" => Discrepancy::Unknown,
+            _ => return None,
+        })
+    }
+
+    /// Applies the discrepancy to a statement's rows (in time order). `bump` adds one fen to a row; `phantom`
+    /// makes a payment row for an unknown order out of an existing one.
+    pub(crate) fn apply<R>(self, rows: &mut Vec<R>, is_payment: impl Fn(&R) -> bool, bump: impl FnOnce(&mut R), phantom: impl FnOnce(&R) -> R) {
+        let Some(i) = rows.iter().position(&is_payment) else { return };
+        match self {
+            Discrepancy::None => {}
+            Discrepancy::DropPayment => {
+                rows.remove(i);
+            }
+            Discrepancy::AmountOff => bump(&mut rows[i]),
+            Discrepancy::Unknown => {
+                let extra = phantom(&rows[i]);
+                rows.push(extra);
+            }
+        }
+    }
+}
+
+/// `POST /sandbox/<provider>/discrepancy` form.
+#[derive(serde::Deserialize)]
+pub(crate) struct DiscrepancyForm {
+    kind: String,
+}
+
+impl DiscrepancyForm {
+    pub(crate) fn read(&self) -> Result<Discrepancy, axum::response::Response> {
+        use axum::response::IntoResponse;
+        Discrepancy::parse(&self.kind).ok_or_else(|| (axum::http::StatusCode::BAD_REQUEST, "kind must be none, drop_payment, amount_off or unknown").into_response())
+    }
+}
+
+/// An order number no one issued (for [`Discrepancy::Unknown`]).
+pub(crate) fn phantom_order_no() -> String {
+    format!("SFPHANTOM{}", random_digits(23))
+}
+
 /// Every payment sandbox of one instance.
 #[derive(Clone)]
 pub struct PaymentSandboxes {
     pub alipay: alipay::AlipaySandbox,
     pub wechat: wechat::WechatSandbox,
+    pub unionpay: unionpay::UnionpaySandbox,
 }
 
 impl PaymentSandboxes {
@@ -70,13 +137,14 @@ impl PaymentSandboxes {
         Ok(PaymentSandboxes {
             alipay: alipay::AlipaySandbox::from_config(config, &format!("{base}/sandbox/alipay"))?,
             wechat: wechat::WechatSandbox::from_config(config, &format!("{base}/sandbox/wechat"))?,
+            unionpay: unionpay::UnionpaySandbox::from_config(config, &format!("{base}/sandbox/unionpay"))?,
         })
     }
 }
 
-/// All payment sandboxes, under `/sandbox/alipay/…` and `/sandbox/wechat/…`.
+/// All payment sandboxes, under `/sandbox/alipay/…`, `/sandbox/wechat/…` and `/sandbox/unionpay/…`.
 pub fn router<S: Clone + Send + Sync + 'static>(sandboxes: PaymentSandboxes) -> Router<S> {
-    Router::new().merge(alipay::router(sandboxes.alipay)).merge(wechat::router(sandboxes.wechat))
+    Router::new().merge(alipay::router(sandboxes.alipay)).merge(wechat::router(sandboxes.wechat)).merge(unionpay::router(sandboxes.unionpay))
 }
 
 /// How long `late` waits before posting.
@@ -119,7 +187,6 @@ pub(crate) fn cashier_page(provider_zh: &str, action: &str, order_no: &str, amou
     )
 }
 
-/// A random decimal id of `n` digits (event ids, provider trade numbers).
 /// The cashier's decision form (approve or decline, and the notification behaviour to act out), shared by the
 /// sandboxes.
 #[derive(serde::Deserialize)]
@@ -144,14 +211,29 @@ impl Decision {
 
 /// A one-message page of a sandbox cashier (order already handled; paid; declined).
 pub(crate) fn message_page(provider_zh: &str, heading: &str, text: &str) -> axum::response::Html<String> {
+    return_page(provider_zh, heading, text, None)
+}
+
+/// [`message_page`] with a "return to the merchant" form posting `fields` to `action`, as UnionPay returns the
+/// payer to `frontUrl`.
+pub(crate) fn return_page(provider_zh: &str, heading: &str, text: &str, back: Option<(&str, &[(String, String)])>) -> axum::response::Html<String> {
+    let form = match back {
+        None => String::new(),
+        Some((action, fields)) => format!(
+            "<form method=\"post\" action=\"{}\">{}<button class=\"button\" type=\"submit\" id=\"sandbox-return\">返回商户</button></form>",
+            esc(action),
+            fields.iter().map(|(k, v)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", esc(k), esc(v))).collect::<String>()
+        ),
+    };
     axum::response::Html(format!(
-        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>{}</title></head><body><main class=\"hero\">{}<p>{}</p></main></body></html>",
+        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>{}</title><link rel=\"stylesheet\" href=\"/static/app.css\"></head><body><main class=\"hero\">{}<p>{}</p>{form}</main></body></html>",
         esc(provider_zh),
         if heading.is_empty() { String::new() } else { format!("<h1>{}</h1>", esc(heading)) },
         esc(text)
     ))
 }
 
+/// A random decimal id of `n` digits (event ids, provider trade numbers).
 pub(crate) fn random_digits(n: usize) -> String {
     use rand::Rng as _;
     let mut rng = rand::thread_rng();

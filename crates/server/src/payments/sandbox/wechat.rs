@@ -16,9 +16,11 @@
 //! * `GET /cashier/{prepay_id}` (the `h5_url`), `GET /qr/{prepay_id}` (the `code_url`); `POST /cashier/{prepay_id}`
 //!   = approve/decline (form `decision`, optional `behaviour`);
 //! * `POST /behaviour/{out_trade_no}` — form `behaviour=…`;
-//! * `GET /v3/bill/tradebill?bill_date=YYYY-MM-DD` — the bill file itself (WeChat answers a `download_url` whose
-//!   content is this): the `ALL` trade bill, a header row, one row per payment and per refund with every field
-//!   prefixed by a backtick, then the summary header and row.
+//! * `GET /v3/bill/tradebill?bill_date=YYYY-MM-DD&bill_type=ALL` — `{"hash_type":"SHA1","hash_value","download_url"}`
+//!   for the day's `ALL` trade bill built from what the sandbox processed (`NO_STATEMENT_EXIST` when nothing
+//!   happened); `GET /v3/billdownload/file?token=…` (signed like any call) serves the file, unsigned
+//!   (`shenfen_gateways::statements::wechatpay`);
+//! * `POST /discrepancy` — form `kind=…`: see the `sandbox` module docs.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -35,9 +37,11 @@ use shenfen_gateways::amount::fen_to_yuan_string;
 use shenfen_gateways::wechatpay::{self, Payer, Refund, RefundAmount, RefundNotification, RefundStatus, TradeState, Transaction, TransactionAmount};
 use shenfen_gateways::{Certificate, RsaPrivateKey, RsaPublicKey};
 use time::OffsetDateTime;
+use shenfen_gateways::statements::EntryKind;
+use shenfen_gateways::statements::wechatpay::{BillRow, write_trade_bill};
 use time::format_description::well_known::Rfc3339;
 
-use super::{Behaviour, DEFAULT_LATE_DELAY, cashier_page, random_digits};
+use super::{Behaviour, DEFAULT_LATE_DELAY, Discrepancy, cashier_page, random_digits};
 use crate::config::Config;
 use crate::payments::providers::{demo_keys, pem};
 
@@ -57,9 +61,12 @@ struct Inner {
     /// Where this sandbox is reachable, e.g. `http://127.0.0.1:8080/sandbox/wechat`.
     base_url: String,
     behaviour: Mutex<Behaviour>,
+    discrepancy: Mutex<Discrepancy>,
     late_delay: Duration,
     /// By out_trade_no. A stand-in for WeChat's own database (see the module docs of `sandbox`).
     orders: Mutex<HashMap<String, Order>>,
+    /// Bill files by download token.
+    files: Mutex<HashMap<String, Vec<u8>>>,
     http: reqwest::Client,
 }
 
@@ -148,8 +155,10 @@ impl WechatSandbox {
             apiv3_key: apiv3_key.to_vec(),
             base_url: base_url.trim_end_matches('/').to_string(),
             behaviour: Mutex::new(Behaviour::Normal),
+            discrepancy: Mutex::new(Discrepancy::None),
             late_delay: DEFAULT_LATE_DELAY,
             orders: Mutex::new(HashMap::new()),
+            files: Mutex::new(HashMap::new()),
             http: super::http_client(),
         }))
     }
@@ -190,6 +199,12 @@ impl WechatSandbox {
             *g = b;
         }
     }
+
+    pub fn set_discrepancy(&self, d: Discrepancy) {
+        if let Ok(mut g) = self.0.discrepancy.lock() {
+            *g = d;
+        }
+    }
 }
 
 pub fn router<S: Clone + Send + Sync + 'static>(sb: WechatSandbox) -> Router<S> {
@@ -200,6 +215,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(sb: WechatSandbox) -> Router<S> 
         .route("/sandbox/wechat/v3/pay/transactions/out-trade-no/{out_trade_no}/close", post(close))
         .route("/sandbox/wechat/v3/refund/domestic/refunds", post(refund))
         .route("/sandbox/wechat/v3/bill/tradebill", get(bill))
+        .route("/sandbox/wechat/v3/billdownload/file", get(download_bill))
+        .route("/sandbox/wechat/discrepancy", post(set_discrepancy))
         .route("/sandbox/wechat/cashier/{prepay_id}", get(cashier).post(decide))
         .route("/sandbox/wechat/qr/{prepay_id}", get(cashier))
         .route("/sandbox/wechat/behaviour/{out_trade_no}", post(set_order_behaviour))
@@ -596,63 +613,105 @@ async fn set_order_behaviour(State(sb): State<WechatSandbox>, Path(out_trade_no)
 
 #[derive(Deserialize)]
 struct BillQuery {
+    #[serde(default)]
     bill_date: String,
+    #[serde(default)]
+    bill_type: Option<String>,
 }
 
-/// A bill field: backtick-prefixed, as WeChat writes them (so spreadsheets keep long numbers as text).
-fn f(s: &str) -> String {
-    format!("`{}", s.replace([',', '\n', '\r'], " "))
-}
-
-async fn bill(State(sb): State<WechatSandbox>, Query(q): Query<BillQuery>) -> Response {
-    let inner = &sb.0;
-    let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    let Ok(day) = time::Date::parse(&q.bill_date, &fmt) else {
-        return (StatusCode::BAD_REQUEST, "bill_date must be YYYY-MM-DD").into_response();
-    };
+/// The bill rows of `day` (Beijing time) in time order, with the sandbox's discrepancy applied.
+fn bill_rows(sb: &Inner, day: time::Date) -> Vec<BillRow> {
     let on_day = |t: OffsetDateTime| beijing(t).date() == day;
-    let orders: Vec<Order> = inner.orders.lock().map(|o| o.values().cloned().collect()).unwrap_or_default();
-    let mut rows = Vec::new();
-    let (mut n, mut settled, mut refunded, mut ordered, mut requested) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let orders: Vec<Order> = sb.orders.lock().map(|o| o.values().cloned().collect()).unwrap_or_default();
+    let mut rows: Vec<(OffsetDateTime, BillRow)> = Vec::new();
     for o in &orders {
-        let common = |at: OffsetDateTime, state: &str| {
-            [bill_time(at), o.appid.clone(), inner.mchid.clone(), "0".into(), String::new(), o.transaction_id.clone(), o.out_trade_no.clone(), o.openid.clone(), o.trade_type.into(), state.into(), "OTHERS".into(), "CNY".into()]
-                .iter()
-                .map(|s| f(s))
-                .collect::<Vec<_>>()
-                .join(",")
+        let row = |at: OffsetDateTime, kind| BillRow {
+            at: bill_time(at),
+            appid: o.appid.clone(),
+            transaction_id: o.transaction_id.clone(),
+            out_trade_no: o.out_trade_no.clone(),
+            openid: o.openid.clone(),
+            trade_type: o.trade_type.to_string(),
+            kind,
+            description: o.description.clone(),
+            order_fen: o.total_fen,
+            refund_fen: 0,
+            refund_id: String::new(),
+            out_refund_no: String::new(),
         };
         if let Some(paid) = o.paid.filter(|p| on_day(*p)) {
-            n += 1;
-            settled += o.total_fen;
-            ordered += o.total_fen;
-            let y = fen_to_yuan_string(o.total_fen);
-            let tail = [y.as_str(), "0.00", "0", "0", "0.00", "0.00", "", "", &o.description, "", "0.00000", "0.00%", y.as_str(), "0.00", ""];
-            rows.push((paid, format!("{},{}", common(paid, "SUCCESS"), tail.iter().map(|s| f(s)).collect::<Vec<_>>().join(","))));
+            rows.push((paid, row(paid, EntryKind::Payment)));
         }
         for r in o.refunds.iter().filter(|r| on_day(r.at)) {
-            n += 1;
-            refunded += r.fen;
-            requested += r.fen;
-            let ry = fen_to_yuan_string(r.fen);
-            let tail = [
-                "0.00", "0.00", &r.refund_id, &r.out_refund_no, ry.as_str(), "0.00", "ORIGINAL", "SUCCESS", &o.description, "", "0.00000", "0.00%",
-                "0.00", ry.as_str(), "",
-            ];
-            rows.push((r.at, format!("{},{}", common(r.at, "REFUND"), tail.iter().map(|s| f(s)).collect::<Vec<_>>().join(","))));
+            let refund = BillRow { refund_fen: r.fen, refund_id: r.refund_id.clone(), out_refund_no: r.out_refund_no.clone(), ..row(r.at, EntryKind::Refund) };
+            rows.push((r.at, refund));
         }
     }
     rows.sort_by_key(|r| r.0);
-    let mut out = String::from(
-        "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注\n",
-    );
-    for (_, r) in rows {
-        out.push_str(&r);
-        out.push('\n');
+    let mut rows: Vec<BillRow> = rows.into_iter().map(|r| r.1).collect();
+    let d = sb.discrepancy.lock().map(|d| *d).unwrap_or_default();
+    d.apply(&mut rows, |r| r.kind == EntryKind::Payment, |r| r.order_fen += 1, |r| BillRow {
+        out_trade_no: super::phantom_order_no(),
+        transaction_id: format!("4200{}", random_digits(24)),
+        ..r.clone()
+    });
+    rows
+}
+
+/// `GET /v3/bill/tradebill`: builds the bill now and answers where to download it, with its SHA1.
+async fn bill(State(sb): State<WechatSandbox>, Query(q): Query<BillQuery>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let inner = &sb.0;
+    if let Some(r) = authenticate(inner, &method, &uri, &headers, &body) {
+        return r;
     }
-    out.push_str("总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额\n");
-    let totals = [n.to_string(), fen_to_yuan_string(settled), fen_to_yuan_string(refunded), "0.00".into(), "0.00000".into(), fen_to_yuan_string(ordered), fen_to_yuan_string(requested)];
-    out.push_str(&totals.iter().map(|s| f(s)).collect::<Vec<_>>().join(","));
-    out.push('\n');
-    ([(header::CONTENT_TYPE, "text/plain;charset=utf-8")], out).into_response()
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let Ok(day) = time::Date::parse(&q.bill_date, &fmt) else {
+        return error(inner, StatusCode::BAD_REQUEST, "PARAM_ERROR", "bill_date 格式应为 yyyy-MM-dd");
+    };
+    if q.bill_type.as_deref().is_some_and(|t| t != "ALL") {
+        return error(inner, StatusCode::BAD_REQUEST, "PARAM_ERROR", "沙箱仅提供 ALL 账单");
+    }
+    let rows = bill_rows(inner, day);
+    if rows.is_empty() {
+        return error(inner, StatusCode::BAD_REQUEST, "NO_STATEMENT_EXIST", "账单文件不存在");
+    }
+    let text = write_trade_bill(&inner.mchid, &rows);
+    let hash = wechatpay::bill_hash(text.as_bytes());
+    let token = random_alnum(32);
+    if let Ok(mut files) = inner.files.lock() {
+        // Download URLs are short-lived: only the latest few are kept.
+        if files.len() >= 32 {
+            files.clear();
+        }
+        files.insert(token.clone(), text.into_bytes());
+    }
+    ok(inner, serde_json::json!({"hash_type": "SHA1", "hash_value": hash, "download_url": format!("{}/v3/billdownload/file?token={token}", inner.base_url)}))
+}
+
+#[derive(Deserialize)]
+struct DownloadQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// `GET /v3/billdownload/file?token=…` (signed request): the bill itself, unsigned, as WeChat serves it.
+async fn download_bill(State(sb): State<WechatSandbox>, Query(q): Query<DownloadQuery>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let inner = &sb.0;
+    if let Some(r) = authenticate(inner, &method, &uri, &headers, &body) {
+        return r;
+    }
+    match inner.files.lock().ok().and_then(|f| f.get(&q.token).cloned()) {
+        Some(content) => ([(header::CONTENT_TYPE, "application/octet-stream")], content).into_response(),
+        None => error(inner, StatusCode::NOT_FOUND, "RESOURCE_NOT_EXISTS", "账单不存在或已过期"),
+    }
+}
+
+async fn set_discrepancy(State(sb): State<WechatSandbox>, axum::Form(f): axum::Form<super::DiscrepancyForm>) -> Response {
+    match f.read() {
+        Ok(d) => {
+            sb.set_discrepancy(d);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(r) => r,
+    }
 }

@@ -1,0 +1,458 @@
+//! Storage for operations (issue 8): staff account security (forced password rotation, TOTP second factor,
+//! pending second-factor sign-ins), session listing and revocation, audit-log search and the retention anchor,
+//! retention purges, and the queue figures behind the operational gauges.
+//!
+//! Same approach as the rest of the store: SQL written once for both engines, and every rule that must hold
+//! across instances is one conditional statement (a TOTP step is accepted once: `… WHERE totp_last_step < $step`;
+//! a second-factor challenge is spent once: `DELETE … RETURNING`).
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+
+use crate::model::*;
+use crate::{PgStore, Result, STAFF_COLS, SqliteStore, StoreError, detached, enum_col, unique_violation};
+
+/// The security state of one staff account (columns beside the `Staff` row).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StaffSecurity {
+    /// The next sign-in must choose a new password before anything else (new accounts, administrator resets).
+    pub must_change_password: bool,
+    pub password_changed_at: Option<Millis>,
+    /// Encrypted TOTP secret in force; `None` = no second factor.
+    pub totp_secret_enc: Option<Vec<u8>>,
+    /// Encrypted secret shown during enrolment, not confirmed yet.
+    pub totp_pending_enc: Option<Vec<u8>>,
+    /// The last accepted 30-second step.
+    pub totp_last_step: Option<i64>,
+}
+
+/// A sign-in that passed the password and waits for the second factor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaChallenge {
+    pub token_hash: String,
+    pub staff_id: String,
+    pub channel: SessionChannel,
+    pub attempts: i64,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+}
+
+/// Audit-log search. Every filter is optional; `action` and `target` match as prefixes (`staff.` finds every
+/// staff action), `actor_id` exactly; the time range is `[from, to)` in UTC ms.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub actor_id: Option<String>,
+    pub action: Option<String>,
+    pub target: Option<String>,
+    pub from: Option<Millis>,
+    pub to: Option<Millis>,
+}
+
+/// What the retention job removed in one pass.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub rows: u64,
+}
+
+/// Figures for the operational gauges (read by every instance; the database is the truth).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// SMS notifications due to be sent (or whose lease ran out) now.
+    pub notifications_due: i64,
+    /// How long the oldest due SMS notification has been waiting, in ms (0 when none is due).
+    pub notifications_oldest_due_ms: i64,
+    /// Payment orders started with a provider and still waiting for its answer.
+    pub payments_awaiting: i64,
+    pub payments_oldest_awaiting_ms: i64,
+}
+
+#[async_trait]
+pub trait AdminStore: Send + Sync {
+    /// Inserts a staff account with its initial security state in one statement.
+    /// `Conflict("username_taken")` when the username exists.
+    async fn create_staff(&self, staff: &Staff, must_change_password: bool, now: Millis) -> Result<()>;
+    async fn staff_security(&self, staff_id: &str) -> Result<Option<StaffSecurity>>;
+    /// Enables or disables an account; disabling also ends its sessions and pending sign-ins (one transaction).
+    /// `NotFound` when there is no such account.
+    async fn set_staff_active(&self, staff_id: &str, active: bool) -> Result<()>;
+    /// Sets a new password hash. `must_change` marks it temporary (administrator reset). Every session of the
+    /// account except `keep_session` ends, and pending sign-ins are dropped; `clear_totp` also removes the second
+    /// factor (a lost phone). One transaction. `NotFound` when there is no such account.
+    async fn set_staff_password(&self, staff_id: &str, password_hash: &str, must_change: bool, clear_totp: bool, keep_session: Option<&str>, now: Millis) -> Result<()>;
+    /// Stores (or with `None` drops) the secret of an enrolment in progress.
+    async fn set_totp_pending(&self, staff_id: &str, secret_enc: Option<&[u8]>) -> Result<()>;
+    /// Moves the pending secret into force, if it is still `pending_enc` (a concurrent re-enrolment wins
+    /// otherwise), remembering `step` as used. `false` when the pending secret changed or is gone.
+    async fn confirm_totp(&self, staff_id: &str, pending_enc: &[u8], step: i64) -> Result<bool>;
+    /// Removes the second factor.
+    async fn clear_totp(&self, staff_id: &str) -> Result<()>;
+    /// Records `step` as used; `false` when it (or a later one) was already used — the code is spent.
+    async fn use_totp_step(&self, staff_id: &str, step: i64) -> Result<bool>;
+
+    async fn insert_mfa_challenge(&self, challenge: &MfaChallenge) -> Result<()>;
+    /// Counts one code attempt on a live challenge; `None` when it is gone, expired or out of attempts.
+    async fn mfa_attempt(&self, token_hash: &str, max_attempts: i64, now: Millis) -> Result<Option<MfaChallenge>>;
+    /// Spends a challenge: exactly one caller gets it back.
+    async fn take_mfa_challenge(&self, token_hash: &str, now: Millis) -> Result<Option<MfaChallenge>>;
+
+    /// Live sessions of one principal, newest first.
+    async fn sessions_of(&self, kind: PrincipalKind, principal_id: &str, now: Millis) -> Result<Vec<Session>>;
+    /// Ends one session if it belongs to this principal; `false` otherwise.
+    async fn delete_session_of(&self, kind: PrincipalKind, principal_id: &str, token_hash: &str) -> Result<bool>;
+
+    /// Entries matching `filter`, newest first, strictly before `before_seq` when given (keyset pagination).
+    async fn audit_search(&self, filter: &AuditFilter, before_seq: Option<i64>, limit: u32) -> Result<Vec<AuditEntry>>;
+    /// (seq, hash) of the last entry removed by retention; (0, genesis) when none was.
+    async fn audit_anchor(&self) -> Result<(i64, String)>;
+    /// Removes up to `batch` of the oldest audit entries written before `before`, never the newest entry, and
+    /// moves the anchor to the last one removed (one transaction). Returns the new anchor, `None` if nothing
+    /// was old enough.
+    async fn purge_audit(&self, before: Millis, batch: i64) -> Result<Option<(i64, String)>>;
+
+    /// One-time SMS codes that expired before `before` (used or not).
+    async fn purge_sms_codes(&self, before: Millis) -> Result<u64>;
+    /// Sessions and pending second-factor sign-ins that expired before `before`.
+    async fn purge_sessions(&self, before: Millis) -> Result<u64>;
+    /// Rate-limit windows that started before `before` (their buckets name phone numbers and addresses).
+    async fn purge_rate_limits(&self, before: Millis) -> Result<u64>;
+    /// The sandbox SMS outbox (demo mode) older than `before`.
+    async fn purge_outbox(&self, before: Millis) -> Result<u64>;
+    /// Notifications in a final state (delivered, or failed for good) created before `before`.
+    async fn purge_notifications(&self, before: Millis) -> Result<u64>;
+
+    async fn queue_stats(&self, now: Millis) -> Result<QueueStats>;
+}
+
+const SECURITY_COLS: &str = "must_change_password, password_changed_at, totp_secret_enc, totp_pending_enc, totp_last_step";
+const AUDIT_COLS: &str = "seq, at, actor_kind, actor_id, action, target, source_ip, detail, prev_hash, hash";
+const FINAL_NOTIFICATION: &str = "('delivered', 'permanent-failure', 'technical-failure')";
+
+macro_rules! sql_admin {
+    ($store:ident, $row:ty) => {
+        impl $store {
+            fn security_row(r: &$row) -> Result<StaffSecurity> {
+                Ok(StaffSecurity {
+                    must_change_password: r.try_get::<i64, _>("must_change_password")? != 0,
+                    password_changed_at: r.try_get("password_changed_at")?,
+                    totp_secret_enc: r.try_get("totp_secret_enc")?,
+                    totp_pending_enc: r.try_get("totp_pending_enc")?,
+                    totp_last_step: r.try_get("totp_last_step")?,
+                })
+            }
+
+            fn challenge_row(r: &$row) -> Result<MfaChallenge> {
+                Ok(MfaChallenge {
+                    token_hash: r.try_get("token_hash")?,
+                    staff_id: r.try_get("staff_id")?,
+                    channel: enum_col(r.try_get("channel")?, SessionChannel::parse)?,
+                    attempts: r.try_get("attempts")?,
+                    created_at: r.try_get("created_at")?,
+                    expires_at: r.try_get("expires_at")?,
+                })
+            }
+        }
+
+        #[async_trait]
+        impl AdminStore for $store {
+            async fn create_staff(&self, s: &Staff, must_change_password: bool, now: Millis) -> Result<()> {
+                let res = sqlx::query(&format!(
+                    "INSERT INTO staff ({STAFF_COLS}, must_change_password, password_changed_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                ))
+                .bind(&s.id)
+                .bind(&s.username)
+                .bind(&s.password_hash)
+                .bind(&s.display_name)
+                .bind(s.role.as_str())
+                .bind(s.scope.kind.as_str())
+                .bind(&s.scope.code)
+                .bind(s.active as i64)
+                .bind(s.created_at)
+                .bind(must_change_password as i64)
+                .bind(now)
+                .execute(&self.write)
+                .await;
+                match res {
+                    Ok(_) => Ok(()),
+                    Err(e) if unique_violation(&e) => Err(StoreError::Conflict("username_taken")),
+                    Err(e) => Err(e.into()),
+                }
+            }
+
+            async fn staff_security(&self, staff_id: &str) -> Result<Option<StaffSecurity>> {
+                let row = sqlx::query(&format!("SELECT {SECURITY_COLS} FROM staff WHERE id = $1"))
+                    .bind(staff_id)
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map(Self::security_row).transpose()
+            }
+
+            async fn set_staff_active(&self, staff_id: &str, active: bool) -> Result<()> {
+                let pool = self.write.clone();
+                let staff_id = staff_id.to_string();
+                detached(async move {
+                    let mut tx = pool.begin().await?;
+                    let r = sqlx::query("UPDATE staff SET active = $1 WHERE id = $2").bind(active as i64).bind(&staff_id).execute(&mut *tx).await?;
+                    if r.rows_affected() == 0 {
+                        return Err(StoreError::NotFound);
+                    }
+                    if !active {
+                        sqlx::query("DELETE FROM sessions WHERE principal_kind = 'staff' AND principal_id = $1").bind(&staff_id).execute(&mut *tx).await?;
+                        sqlx::query("DELETE FROM staff_mfa_challenges WHERE staff_id = $1").bind(&staff_id).execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                })
+                .await
+            }
+
+            async fn set_staff_password(&self, staff_id: &str, password_hash: &str, must_change: bool, clear_totp: bool, keep_session: Option<&str>, now: Millis) -> Result<()> {
+                let pool = self.write.clone();
+                let (staff_id, password_hash, keep) = (staff_id.to_string(), password_hash.to_string(), keep_session.unwrap_or("").to_string());
+                detached(async move {
+                    let mut tx = pool.begin().await?;
+                    let r = sqlx::query(
+                        "UPDATE staff SET password_hash = $1, must_change_password = $2, password_changed_at = $3, \
+                         totp_secret_enc = CASE WHEN $4 = 1 THEN NULL ELSE totp_secret_enc END, \
+                         totp_pending_enc = CASE WHEN $4 = 1 THEN NULL ELSE totp_pending_enc END, \
+                         totp_last_step = CASE WHEN $4 = 1 THEN NULL ELSE totp_last_step END \
+                         WHERE id = $5",
+                    )
+                    .bind(&password_hash)
+                    .bind(must_change as i64)
+                    .bind(now)
+                    .bind(clear_totp as i64)
+                    .bind(&staff_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    if r.rows_affected() == 0 {
+                        return Err(StoreError::NotFound);
+                    }
+                    sqlx::query("DELETE FROM sessions WHERE principal_kind = 'staff' AND principal_id = $1 AND token_hash <> $2")
+                        .bind(&staff_id)
+                        .bind(&keep)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM staff_mfa_challenges WHERE staff_id = $1").bind(&staff_id).execute(&mut *tx).await?;
+                    tx.commit().await?;
+                    Ok(())
+                })
+                .await
+            }
+
+            async fn set_totp_pending(&self, staff_id: &str, secret_enc: Option<&[u8]>) -> Result<()> {
+                let r = sqlx::query("UPDATE staff SET totp_pending_enc = $1 WHERE id = $2").bind(secret_enc).bind(staff_id).execute(&self.write).await?;
+                if r.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            }
+
+            async fn confirm_totp(&self, staff_id: &str, pending_enc: &[u8], step: i64) -> Result<bool> {
+                let r = sqlx::query(
+                    "UPDATE staff SET totp_secret_enc = totp_pending_enc, totp_pending_enc = NULL, totp_last_step = $1 \
+                     WHERE id = $2 AND totp_pending_enc = $3",
+                )
+                .bind(step)
+                .bind(staff_id)
+                .bind(pending_enc)
+                .execute(&self.write)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn clear_totp(&self, staff_id: &str) -> Result<()> {
+                sqlx::query("UPDATE staff SET totp_secret_enc = NULL, totp_pending_enc = NULL, totp_last_step = NULL WHERE id = $1")
+                    .bind(staff_id)
+                    .execute(&self.write)
+                    .await?;
+                Ok(())
+            }
+
+            async fn use_totp_step(&self, staff_id: &str, step: i64) -> Result<bool> {
+                let r = sqlx::query(
+                    "UPDATE staff SET totp_last_step = $1 WHERE id = $2 AND totp_secret_enc IS NOT NULL \
+                     AND (totp_last_step IS NULL OR totp_last_step < $1)",
+                )
+                .bind(step)
+                .bind(staff_id)
+                .execute(&self.write)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn insert_mfa_challenge(&self, c: &MfaChallenge) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO staff_mfa_challenges (token_hash, staff_id, channel, attempts, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&c.token_hash)
+                .bind(&c.staff_id)
+                .bind(c.channel.as_str())
+                .bind(c.attempts)
+                .bind(c.created_at)
+                .bind(c.expires_at)
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn mfa_attempt(&self, token_hash: &str, max_attempts: i64, now: Millis) -> Result<Option<MfaChallenge>> {
+                let row = sqlx::query(
+                    "UPDATE staff_mfa_challenges SET attempts = attempts + 1 \
+                     WHERE token_hash = $1 AND attempts < $2 AND expires_at > $3 \
+                     RETURNING token_hash, staff_id, channel, attempts, created_at, expires_at",
+                )
+                .bind(token_hash)
+                .bind(max_attempts)
+                .bind(now)
+                .fetch_optional(&self.write)
+                .await?;
+                row.as_ref().map(Self::challenge_row).transpose()
+            }
+
+            async fn take_mfa_challenge(&self, token_hash: &str, now: Millis) -> Result<Option<MfaChallenge>> {
+                let row = sqlx::query(
+                    "DELETE FROM staff_mfa_challenges WHERE token_hash = $1 AND expires_at > $2 \
+                     RETURNING token_hash, staff_id, channel, attempts, created_at, expires_at",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(&self.write)
+                .await?;
+                row.as_ref().map(Self::challenge_row).transpose()
+            }
+
+            async fn sessions_of(&self, kind: PrincipalKind, principal_id: &str, now: Millis) -> Result<Vec<Session>> {
+                let rows = sqlx::query(
+                    "SELECT token_hash, principal_kind, principal_id, channel, created_at, expires_at FROM sessions \
+                     WHERE principal_kind = $1 AND principal_id = $2 AND expires_at > $3 ORDER BY created_at DESC, token_hash",
+                )
+                .bind(kind.as_str())
+                .bind(principal_id)
+                .bind(now)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(Self::session_row).collect()
+            }
+
+            async fn delete_session_of(&self, kind: PrincipalKind, principal_id: &str, token_hash: &str) -> Result<bool> {
+                let r = sqlx::query("DELETE FROM sessions WHERE principal_kind = $1 AND principal_id = $2 AND token_hash = $3")
+                    .bind(kind.as_str())
+                    .bind(principal_id)
+                    .bind(token_hash)
+                    .execute(&self.write)
+                    .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn audit_search(&self, f: &AuditFilter, before_seq: Option<i64>, limit: u32) -> Result<Vec<AuditEntry>> {
+                // Prefix matches with substr/length rather than LIKE: actions contain `_`, a LIKE wildcard.
+                let rows = sqlx::query(&format!(
+                    "SELECT {AUDIT_COLS} FROM audit_log \
+                     WHERE ($1 IS NULL OR actor_id = $1) \
+                     AND ($2 IS NULL OR substr(action, 1, length($2)) = $2) \
+                     AND ($3 IS NULL OR substr(target, 1, length($3)) = $3) \
+                     AND ($4 IS NULL OR at >= $4) AND ($5 IS NULL OR at < $5) AND ($6 IS NULL OR seq < $6) \
+                     ORDER BY seq DESC LIMIT $7"
+                ))
+                .bind(f.actor_id.as_deref())
+                .bind(f.action.as_deref())
+                .bind(f.target.as_deref())
+                .bind(f.from)
+                .bind(f.to)
+                .bind(before_seq)
+                .bind(i64::from(limit))
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(Self::audit_row).collect()
+            }
+
+            async fn audit_anchor(&self) -> Result<(i64, String)> {
+                let row = sqlx::query("SELECT seq, hash FROM audit_anchor WHERE id = 1").fetch_one(&self.read).await?;
+                Ok((row.try_get("seq")?, row.try_get("hash")?))
+            }
+
+            async fn purge_audit(&self, before: Millis, batch: i64) -> Result<Option<(i64, String)>> {
+                let pool = self.write.clone();
+                detached(async move {
+                    let mut tx = pool.begin().await?;
+                    let anchor: i64 = sqlx::query("SELECT seq FROM audit_anchor WHERE id = 1").fetch_one(&mut *tx).await?.try_get("seq")?;
+                    // The newest entry is never removed, so the chain always has a tail to check the head against.
+                    let row = sqlx::query(
+                        "SELECT MAX(seq) AS last FROM audit_log WHERE at < $1 AND seq <= $2 \
+                         AND seq < (SELECT MAX(seq) FROM audit_log)",
+                    )
+                    .bind(before)
+                    .bind(anchor + batch.max(1))
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let Some(last) = row.try_get::<Option<i64>, _>("last")? else { return Ok(None) };
+                    let hash: String = sqlx::query("SELECT hash FROM audit_log WHERE seq = $1").bind(last).fetch_one(&mut *tx).await?.try_get("hash")?;
+                    sqlx::query("DELETE FROM audit_log WHERE seq <= $1").bind(last).execute(&mut *tx).await?;
+                    let moved = sqlx::query("UPDATE audit_anchor SET seq = $1, hash = $2 WHERE id = 1 AND seq < $1")
+                        .bind(last)
+                        .bind(&hash)
+                        .execute(&mut *tx)
+                        .await?;
+                    if moved.rows_affected() == 0 {
+                        // Another purge got further first: leave its anchor.
+                        return Ok(None);
+                    }
+                    tx.commit().await?;
+                    Ok(Some((last, hash)))
+                })
+                .await
+            }
+
+            async fn purge_sms_codes(&self, before: Millis) -> Result<u64> {
+                Ok(sqlx::query("DELETE FROM sms_codes WHERE expires_at < $1").bind(before).execute(&self.write).await?.rows_affected())
+            }
+
+            async fn purge_sessions(&self, before: Millis) -> Result<u64> {
+                let a = sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(before).execute(&self.write).await?.rows_affected();
+                let b = sqlx::query("DELETE FROM staff_mfa_challenges WHERE expires_at < $1").bind(before).execute(&self.write).await?.rows_affected();
+                Ok(a + b)
+            }
+
+            async fn purge_rate_limits(&self, before: Millis) -> Result<u64> {
+                Ok(sqlx::query("DELETE FROM rate_limits WHERE window_start < $1").bind(before).execute(&self.write).await?.rows_affected())
+            }
+
+            async fn purge_outbox(&self, before: Millis) -> Result<u64> {
+                Ok(sqlx::query("DELETE FROM sms_outbox WHERE created_at < $1").bind(before).execute(&self.write).await?.rows_affected())
+            }
+
+            async fn purge_notifications(&self, before: Millis) -> Result<u64> {
+                Ok(sqlx::query(&format!("DELETE FROM notifications WHERE created_at < $1 AND status IN {FINAL_NOTIFICATION}"))
+                    .bind(before)
+                    .execute(&self.write)
+                    .await?
+                    .rows_affected())
+            }
+
+            async fn queue_stats(&self, now: Millis) -> Result<QueueStats> {
+                let n = sqlx::query(
+                    "SELECT COUNT(*) AS due, MIN(CASE WHEN status = 'sending' THEN lease_until ELSE next_attempt_at END) AS oldest \
+                     FROM notifications WHERE channel = 'sms' AND ((status IN ('created', 'temporary-failure') AND next_attempt_at <= $1) \
+                     OR (status = 'sending' AND lease_until < $1))",
+                )
+                .bind(now)
+                .fetch_one(&self.read)
+                .await?;
+                let p = sqlx::query("SELECT COUNT(*) AS waiting, MIN(updated_at) AS oldest FROM payment_orders WHERE status IN ('started', 'submitted')")
+                    .fetch_one(&self.read)
+                    .await?;
+                let age = |oldest: Option<i64>| oldest.map(|o| (now - o).max(0)).unwrap_or(0);
+                Ok(QueueStats {
+                    notifications_due: n.try_get("due")?,
+                    notifications_oldest_due_ms: age(n.try_get("oldest")?),
+                    payments_awaiting: p.try_get("waiting")?,
+                    payments_oldest_awaiting_ms: age(p.try_get("oldest")?),
+                })
+            }
+        }
+    };
+}
+
+sql_admin!(SqliteStore, SqliteRow);
+sql_admin!(PgStore, PgRow);
