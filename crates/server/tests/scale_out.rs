@@ -3,8 +3,9 @@
 //! the instances; one instance is killed with SIGKILL in the middle; afterwards nothing confirmed is lost, nothing
 //! is duplicated, every payment is applied once and the audit chain verifies.
 //!
-//! The journey is a list of steps over a shared `Run`, so later steps (applications, stage changes, the live page)
-//! slot in where the comments say. Needs nginx (Debian package `nginx`, installed by scripts/test.sh) and
+//! Then one citizen's ID-card application goes from submission to the card waiting at the pickup point — review,
+//! payment, production, each move sent to whichever instance the balancer picks — while the citizen's live stream,
+//! held open on one instance, receives every stage. Needs nginx (Debian package `nginx`, installed by scripts/test.sh) and
 //! PostgreSQL; outside CI a missing one skips visibly, under CI=true it fails.
 
 mod support;
@@ -40,6 +41,8 @@ struct Run {
     killed: Option<usize>,
     /// Bookings whose first attempt committed but whose answer was lost with the killed instance.
     repeats_refused: usize,
+    /// The application that went through every stage, with its payment orders.
+    application: Option<(String, Vec<String>)>,
     _dir: TempDir,
 }
 
@@ -157,13 +160,7 @@ impl Run {
             // Asking again with the same key gives the same order.
             let again = send_retrying(|| self.http.post(self.url("/api/v1/payments")).bearer_auth(&token).header("Idempotency-Key", &key).json(&json!({ "reference": format!("application:SO{i}"), "item": "renewal" }))).await;
             assert_eq!(again.json::<Value>().await.unwrap()["order_no"], no.as_str());
-            let start: Value = send_retrying(|| self.http.post(self.url(&format!("/api/v1/payments/{no}/start"))).bearer_auth(&token).json(&json!({ "channel": "alipay" }))).await.json().await.unwrap();
-            let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-            let r = browser.get(start["url"].as_str().unwrap()).send().await.unwrap();
-            assert_eq!(r.status(), 302);
-            let cashier = r.headers()["location"].to_str().unwrap().to_string();
-            let r = browser.post(&cashier).form(&[("decision", "approve"), ("behaviour", if i % 2 == 0 { "normal" } else { "twice" })]).send().await.unwrap();
-            assert_eq!(r.status(), 200);
+            self.pay_in_cashier(&token, &no, if i % 2 == 0 { "normal" } else { "twice" }).await;
             self.orders.insert(i, no);
         }
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -179,8 +176,116 @@ impl Run {
         }
     }
 
-    // Application steps (submit, review stage changes, the live page) are added here by the applications module:
-    // they run over `self.base` like the steps above and record what the service confirmed for `verify`.
+    /// Starts an order with Alipay and approves it in the provider's cashier (`twice`: the provider notifies twice).
+    async fn pay_in_cashier(&self, token: &str, no: &str, behaviour: &str) {
+        let start: Value = send_retrying(|| self.http.post(self.url(&format!("/api/v1/payments/{no}/start"))).bearer_auth(token).json(&json!({ "channel": "alipay" }))).await.json().await.unwrap();
+        let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let r = browser.get(start["url"].as_str().unwrap()).send().await.unwrap();
+        assert_eq!(r.status(), 302);
+        let cashier = r.headers()["location"].to_str().unwrap().to_string();
+        let r = browser.post(&cashier).form(&[("decision", "approve"), ("behaviour", behaviour)]).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+
+    async fn staff_token(&self, username: &str) -> String {
+        let password = shenfen_server::demo::DEMO_STAFF.iter().find(|s| s.0 == username).expect("demo user").1;
+        let r = send_retrying(|| self.http.post(self.url("/api/v1/auth/staff-sessions")).json(&json!({ "username": username, "password": password }))).await;
+        assert_eq!(r.status(), 201);
+        r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string()
+    }
+
+    async fn application_state(&self, token: &str, id: &str) -> Value {
+        send_retrying(|| self.http.get(self.url(&format!("/api/v1/applications/{id}"))).bearer_auth(token)).await.json().await.unwrap()
+    }
+
+    /// Step: citizen 0 (张三, verified through the registry) applies online for a renewal with pickup; a reviewer
+    /// claims and approves, the citizen pays in the provider's cashier, production makes the card and routes it to
+    /// the point. Every request goes through the balancer, so the moves land on different instances, while the
+    /// citizen's live stream stays open on one of them and must receive every stage.
+    async fn application_with_live_updates(&mut self) {
+        use base64::Engine;
+        let token = self.tokens[0].clone();
+        let photo = std::fs::read("../portrait/tests/data/test0.jpg").unwrap();
+        let image = base64::engine::general_purpose::STANDARD.encode(&photo);
+        let r = send_retrying(|| self.http.post(self.url("/api/v1/me/verification/intermediate")).bearer_auth(&token).json(&json!({ "image_base64": image }))).await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+
+        // The live stream, read in the background: the ids of the events it delivers.
+        let received = std::sync::Arc::new(std::sync::Mutex::new(HashSet::<String>::new()));
+        let stream_client = reqwest::Client::new();
+        let mut stream = stream_client.get(self.url("/api/v1/me/events")).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(stream.status(), 200);
+        let sink = received.clone();
+        let reader = tokio::spawn(async move {
+            let mut buf = String::new();
+            while let Ok(Some(chunk)) = stream.chunk().await {
+                buf.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buf.find('\n') {
+                    let line: String = buf.drain(..=end).collect();
+                    if let Some(id) = line.trim_end().strip_prefix("id: ").or_else(|| line.trim_end().strip_prefix("id:")) {
+                        sink.lock().unwrap().insert(id.trim().to_string());
+                    }
+                }
+            }
+        });
+
+        let point = self.store.staff_by_username("counter").await.unwrap().unwrap().scope.code;
+        let r = send_retrying(|| {
+            self.http.post(self.url("/api/v1/applications")).bearer_auth(&token).json(&json!({ "kind": "renewal_expiry", "portrait_source": "phone", "delivery": { "method": "pickup", "point_id": point } }))
+        })
+        .await;
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+        let r = send_retrying(|| {
+            self.http.post(self.url(&format!("/api/v1/applications/{id}/photo?source=phone"))).bearer_auth(&token).header("content-type", "image/jpeg").body(photo.clone())
+        })
+        .await;
+        assert_eq!(r.json::<Value>().await.unwrap()["passed"], true);
+        assert_eq!(send_retrying(|| self.http.post(self.url(&format!("/api/v1/applications/{id}/submit"))).bearer_auth(&token)).await.status(), 200);
+
+        let reviewer = self.staff_token("reviewer").await;
+        let claimed: Value = send_retrying(|| self.http.post(self.url(&format!("/api/v1/review/{id}/claim"))).bearer_auth(&reviewer).json(&json!({}))).await.json().await.unwrap();
+        assert_eq!(claimed["state"], "under_review", "{claimed}");
+        let r = send_retrying(|| self.http.post(self.url(&format!("/api/v1/review/{id}/decision"))).bearer_auth(&reviewer).json(&json!({ "decision": "approve", "version": claimed["version"] }))).await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+
+        let detail = self.application_state(&token, &id).await;
+        let orders: Vec<String> = detail["payments"].as_array().unwrap().iter().map(|o| o["order_no"].as_str().unwrap().to_string()).collect();
+        assert_eq!(orders.len(), 1, "pickup: the card fee only");
+        for no in &orders {
+            self.pay_in_cashier(&token, no, "twice").await;
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.application_state(&token, &id).await["application"]["state"] != "paid" {
+            assert!(Instant::now() < deadline, "the payment notice moved the application on");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        let production = self.staff_token("production").await;
+        let r = send_retrying(|| self.http.post(self.url("/api/v1/production/batches")).bearer_auth(&production).json(&json!({ "ids": [id] }))).await;
+        assert_eq!(r.json::<Value>().await.unwrap()["started"], 1);
+        for step in ["mark_produced", "pass_quality_check", "route_to_pickup"] {
+            let r = send_retrying(|| self.http.post(self.url(&format!("/api/v1/production/{id}/step"))).bearer_auth(&production).json(&json!({ "step": step }))).await;
+            assert_eq!(r.status(), 200, "{step}");
+        }
+
+        // Every in-app notice about the application reaches the open stream, wherever it was written.
+        let citizen = self.store.citizen_session(&shenfen_server::crypto::token_hash(&token), 0).await.unwrap().unwrap().1;
+        let prefix = format!("application:{id}:");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let expected: HashSet<String> =
+                self.store.inapp_notifications(&citizen.id, 100).await.unwrap().into_iter().filter(|n| n.dedupe_key.starts_with(&prefix)).map(|n| n.id).collect();
+            let got = received.lock().unwrap().clone();
+            if expected.len() >= 3 && expected.is_subset(&got) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "live stream missed notices: expected {expected:?}, got {got:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        reader.abort();
+        self.application = Some((id, orders));
+    }
 
     /// Nothing confirmed lost, nothing doubled, payments applied once, the audit chain whole.
     async fn verify(&self) {
@@ -210,12 +315,20 @@ impl Run {
             let o = self.store.order_by_no(no).await.unwrap().unwrap();
             assert_eq!(o.status.as_str(), "success");
             let citizen = self.store.citizen_session(&shenfen_server::crypto::token_hash(&self.tokens[*i]), 0).await.unwrap().unwrap().1;
-            let orders = self.store.orders_of(&citizen.id).await.unwrap();
+            let orders: Vec<_> = self.store.orders_of(&citizen.id).await.unwrap().into_iter().filter(|o| o.reference == format!("application:SO{i}")).collect();
             assert_eq!(orders.len(), 1, "one order per Idempotency-Key, however often it was sent");
         }
+        // The application went through every stage once, in order, and its fee was taken once.
+        let (app_id, app_orders) = self.application.as_ref().expect("the application step ran");
+        let timeline: Vec<String> = self.store.application_events(app_id).await.unwrap().iter().map(|e| e.to_state.code().to_string()).collect();
+        assert_eq!(
+            timeline,
+            ["submitted", "under_review", "approved", "awaiting_payment", "paid", "in_production", "produced", "quality_checked", "ready_for_pickup"],
+            "each move exactly once"
+        );
         let entries = self.store.audit_entries(0, 100_000).await.unwrap();
         let paid = entries.iter().filter(|e| e.record.action == "payment.success").count();
-        assert_eq!(paid, PAYERS, "each payment applied once (the `twice` notifications included)");
+        assert_eq!(paid, PAYERS + app_orders.len(), "each payment applied once (the `twice` notifications included)");
         shenfen_store::audit::verify_store(self.store.as_ref()).await.unwrap().expect("the audit chain verifies");
         // The survivors' metrics show the requests were spread over them.
         for (n, s) in self.servers.iter().enumerate() {
@@ -288,6 +401,7 @@ async fn three_instances_behind_nginx_survive_a_sigkill() {
         orders: HashMap::new(),
         killed: None,
         repeats_refused: 0,
+        application: None,
         _dir: dir,
     };
     // The balancer passes the client address on, and the instances trust it (behind_proxy).
@@ -299,6 +413,7 @@ async fn three_instances_behind_nginx_survive_a_sigkill() {
     run.sign_in().await;
     run.book_with_a_kill(1).await;
     run.pay().await;
+    run.application_with_live_updates().await;
     run.verify().await;
     assert_eq!(run.killed, Some(1));
     let audit = run.store.audit_entries(0, 100_000).await.unwrap();
