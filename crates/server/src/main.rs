@@ -55,6 +55,11 @@ enum Command {
         #[command(subcommand)]
         command: shenfen_server::cli::RetentionCommand,
     },
+    /// One person's data on request: export it as JSON, or erase it (audited as the operator).
+    Person {
+        #[command(subcommand)]
+        command: shenfen_server::cli::PersonCommand,
+    },
     /// Run a benchmark scenario (`shenfen bench list` shows them).
     Bench {
         scenario: String,
@@ -125,6 +130,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Backup(args) => return shenfen_server::cli::backup(args, &config).await,
         Command::Restore(args) => return shenfen_server::cli::restore(args, &config).await,
         Command::Retention { command } => return shenfen_server::cli::retention(command, config).await,
+        Command::Person { command } => return shenfen_server::cli::person(command, config).await,
         Command::Photo { .. } | Command::Config { .. } => unreachable!("handled before start-up"),
         Command::Bench { scenario, args } => {
             if scenario == "list" {
