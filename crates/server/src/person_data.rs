@@ -275,6 +275,12 @@ fn refused(e: StoreError) -> AppError {
             "此人正在受理点办理业务（已签到），办结后才能删除其个人信息。",
             "This person is checked in at a counter right now; erase their data once the visit is over.",
         ),
+        StoreError::Conflict("person_busy") => AppError::new(
+            StatusCode::CONFLICT,
+            "person_busy",
+            "此人刚刚有新的业务在办理，未作任何删除，请稍后重试。",
+            "Something of this person's got under way just now; nothing was erased. Try again shortly.",
+        ),
         StoreError::NotFound => not_found(),
         other => other.into(),
     }

@@ -92,9 +92,9 @@ pub struct Erased {
 }
 
 /// Application states that end without a card; their portraits are only kept for `rejected_photo_days`.
-pub const ENDED_WITHOUT_CARD: &str = "('rejected', 'cancelled', 'expired')";
+const ENDED_WITHOUT_CARD: &str = "('rejected', 'cancelled', 'expired')";
 /// Terminal application states: nothing moves them any more.
-pub const TERMINAL_STATES: &str = "('rejected', 'closed', 'cancelled', 'expired')";
+const TERMINAL_STATES: &str = "('rejected', 'closed', 'cancelled', 'expired')";
 
 /// Figures for the operational gauges (read by every instance; the database is the truth).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -180,7 +180,8 @@ pub trait AdminStore: Send + Sync {
     /// applications and payment orders stay for their legal periods, detached from the account (citizen id
     /// cleared). Refused, with nothing changed, by `Conflict("application_in_progress")` while an application is
     /// between submission and its end, `Conflict("payment_pending")` while an order or refund awaits its
-    /// outcome, `Conflict("appointment_in_progress")` while the person is checked in at a counter.
+    /// outcome, `Conflict("appointment_in_progress")` while the person is checked in at a counter, and
+    /// `Conflict("person_busy")` when something of theirs got under way during the erasure itself.
     /// `NotFound` when there is no such account.
     async fn erase_citizen(&self, citizen_id: &str) -> Result<Erased>;
 
@@ -524,10 +525,15 @@ macro_rules! sql_admin {
                         // The shipment's reference is the application id (no foreign key: logistics stands alone).
                         sqlx::query("DELETE FROM shipment_events WHERE shipment_id IN (SELECT id FROM shipments WHERE reference = $1)").bind(id).execute(&mut *tx).await?;
                         sqlx::query("DELETE FROM shipments WHERE reference = $1").bind(id).execute(&mut *tx).await?;
-                        sqlx::query("DELETE FROM portraits WHERE application_id = $1 OR id IN (SELECT portrait_id FROM applications WHERE id = $1)")
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await?;
+                        // A photo another application was made with stays (it only loses its link to this one).
+                        sqlx::query(
+                            "DELETE FROM portraits WHERE (application_id = $1 OR id IN (SELECT portrait_id FROM applications WHERE id = $1)) \
+                             AND NOT EXISTS (SELECT 1 FROM applications a WHERE a.portrait_id = portraits.id AND a.id <> $1)",
+                        )
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                        sqlx::query("UPDATE portraits SET application_id = NULL WHERE application_id = $1").bind(id).execute(&mut *tx).await?;
                         sqlx::query("DELETE FROM application_events WHERE application_id = $1").bind(id).execute(&mut *tx).await?;
                         removed += sqlx::query("DELETE FROM applications WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
                     }
@@ -629,10 +635,21 @@ macro_rules! sql_admin {
                         .execute(&mut *tx)
                         .await?
                         .rows_affected();
-                    exec("UPDATE portraits SET citizen_id = NULL WHERE citizen_id = $1").execute(&mut *tx).await?;
+                    // Only what is finished is detached. Anything that got under way after the checks above (a
+                    // submission or an order from a concurrent request, on PostgreSQL) keeps its link, and the
+                    // account's foreign keys then stop the final DELETE: the whole erasure rolls back.
+                    exec("UPDATE portraits SET citizen_id = NULL WHERE citizen_id = $1 AND EXISTS (SELECT 1 FROM applications a WHERE a.portrait_id = portraits.id)")
+                        .execute(&mut *tx)
+                        .await?;
                     exec("UPDATE application_events SET citizen_id = NULL WHERE citizen_id = $1").execute(&mut *tx).await?;
-                    e.applications_detached = exec("UPDATE applications SET citizen_id = NULL WHERE citizen_id = $1").execute(&mut *tx).await?.rows_affected();
-                    e.payment_orders_detached = exec("UPDATE payment_orders SET citizen_id = NULL WHERE citizen_id = $1").execute(&mut *tx).await?.rows_affected();
+                    e.applications_detached = exec("UPDATE applications SET citizen_id = NULL WHERE citizen_id = $1 AND state IN ('rejected', 'closed', 'cancelled', 'expired')")
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    e.payment_orders_detached = exec("UPDATE payment_orders SET citizen_id = NULL WHERE citizen_id = $1 AND status NOT IN ('created', 'started', 'submitted')")
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
                     exec("DELETE FROM idempotency_keys WHERE scope = $1").execute(&mut *tx).await?;
 
                     e.notifications = exec("DELETE FROM notifications WHERE citizen_id = $1").execute(&mut *tx).await?.rows_affected();
@@ -648,7 +665,11 @@ macro_rules! sql_admin {
                     by_phone("DELETE FROM rate_limits WHERE bucket LIKE '%:' || CAST($1 AS TEXT)").execute(&mut *tx).await?;
                     exec("DELETE FROM rate_limits WHERE bucket LIKE '%:' || CAST($1 AS TEXT)").execute(&mut *tx).await?;
 
-                    exec("DELETE FROM citizens WHERE id = $1").execute(&mut *tx).await?;
+                    match exec("DELETE FROM citizens WHERE id = $1").execute(&mut *tx).await {
+                        Ok(_) => {}
+                        Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => return Err(StoreError::Conflict("person_busy")),
+                        Err(other) => return Err(other.into()),
+                    }
                     tx.commit().await?;
                     Ok(e)
                 })
