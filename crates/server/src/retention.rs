@@ -51,7 +51,8 @@ pub struct RetentionConfig {
     pub rejected_photo_days: u32,
     /// Finished applications (closed, rejected, cancelled, expired) are deleted this many years after they
     /// finished, with their timeline, portraits and shipment records (at least 1). Payment orders and refunds
-    /// are financial records and are kept.
+    /// are financial records and are kept. Service statistics are computed from the applications, so periods
+    /// older than this no longer count the deleted ones.
     pub closed_application_years: u32,
 }
 
