@@ -89,7 +89,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    shenfen_server::telemetry::init(config.log_format);
+    if matches!(command, Some(Command::Person { .. })) {
+        shenfen_server::telemetry::init_on_stderr(config.log_format);
+    } else {
+        shenfen_server::telemetry::init(config.log_format);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

@@ -300,3 +300,34 @@ on_both!(the_admin_page_finds_exports_and_erases, |app| {
     assert_eq!(r.get(app.url("/admin/people")).send().await.unwrap().status(), 403);
     assert_eq!(http().get(app.url("/admin/people")).send().await.unwrap().status(), 303);
 });
+
+/// `shenfen person export|erase` on the server's own database: the same rules, audited as the operator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_exports_and_erases() {
+    let dir = shenfen_store::test_support::TempDir::new();
+    let shenfen = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_shenfen")).env("SHENFEN_DATA_DIR", &dir.0).env_remove("SHENFEN_CONFIG").args(args).output().unwrap()
+    };
+    assert!(shenfen(&["migrate"]).status.success());
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.0.join("shenfen.db").display())).await.unwrap();
+    sqlx::query("INSERT INTO citizens (id, phone, created_at, updated_at) VALUES ('cli-person', $1, 0, 0)").bind(PHONE).execute(&pool).await.unwrap();
+
+    let out = shenfen(&["person", "export", "--phone", PHONE]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["account"]["phone"], PHONE);
+
+    let out = shenfen(&["person", "erase", "--phone", "13900009999", "--reason", "本人申请"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("person_not_found"));
+    let out = shenfen(&["person", "erase", "--phone", PHONE, "--reason", " "]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("erasure_reason_required"));
+    let out = shenfen(&["person", "erase", "--phone", PHONE, "--reason", "本人书面申请"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM citizens WHERE phone = $1").bind(PHONE).fetch_one(&pool).await.unwrap();
+    assert_eq!(left, 0);
+    let actions: Vec<(String, String)> = sqlx::query_as("SELECT action, actor_id FROM audit_log WHERE action LIKE 'person.%' ORDER BY seq").fetch_all(&pool).await.unwrap();
+    assert_eq!(actions.iter().map(|a| a.0.as_str()).collect::<Vec<_>>(), ["person.exported", "person.erased"]);
+    assert!(actions.iter().all(|a| a.1.starts_with("cli:")));
+    assert!(shenfen(&["audit", "verify"]).status.success());
+}
