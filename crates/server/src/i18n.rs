@@ -435,7 +435,6 @@ pub static CATALOGUE: &[(&str, &str, &str)] = &[
     ("people.reason", "删除原因（记入审计日志）", "Reason (recorded in the audit log)"),
     ("people.search", "查询", "Find"),
     ("people.title", "个人信息导出与删除", "Personal data: export and erasure"),
-    ("people.verification", "实名认证", "Verification"),
     ("phone.code_hint", "已向新号码发送验证码。", "We sent a code to the new number."),
     ("phone.done", "手机号已更换，原号码会收到变更通知。", "Your phone number has been changed; the old number was notified."),
     ("phone.id_hint", "为确认是您本人，请再次输入您的身份证号。", "To confirm it is you, enter your ID number again."),

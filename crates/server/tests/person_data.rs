@@ -270,7 +270,7 @@ on_both!(the_admin_page_finds_exports_and_erases, |app| {
     let r = c.post(app.url("/admin/people")).form(&[("csrf", csrf.as_str()), ("query", PHONE)]).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let html = r.text().await.unwrap();
-    assert!(html.contains("id=\"person-phone\">139****1234") && html.contains("删除个人信息") && html.contains("导出 JSON"), "{html}");
+    assert!(html.contains("id=\"person-phone\">139****1234") && html.contains("初级实名认证") && html.contains("删除个人信息") && html.contains("导出 JSON"), "{html}");
     let r = c.post(app.url("/admin/people")).form(&[("csrf", csrf.as_str()), ("query", "abc")]).send().await.unwrap();
     assert_eq!(r.status(), 422);
     assert!(r.text().await.unwrap().contains("error-summary"));
