@@ -1,5 +1,5 @@
 //! The operator's commands of `shenfen` (the command tree is in `main.rs`): `staff add|disable|enable|reset|list`,
-//! `backup`, `backup check`, `restore`, `config reference` and `retention run`. They work on the configured
+//! `backup`, `backup check`, `restore`, `config reference`, `retention run` and `person export|erase`. They work on the configured
 //! database directly, so they run on the server machine, also while the service is running (except restoring
 //! over a live SQLite file, which refuses without `--replace`).
 
@@ -82,6 +82,45 @@ pub enum ConfigCommand {
 pub enum RetentionCommand {
     /// Delete everything past its retention period now (the server also does this daily).
     Run,
+}
+
+/// Names the person by exactly one of mobile number and ID number.
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+pub struct PersonArg {
+    /// The person's mobile number.
+    #[arg(long)]
+    pub phone: Option<String>,
+    /// The person's ID number.
+    #[arg(long)]
+    pub id_number: Option<String>,
+}
+
+impl PersonArg {
+    fn query(&self) -> &str {
+        self.phone.as_deref().or(self.id_number.as_deref()).unwrap_or_default()
+    }
+}
+
+#[derive(Subcommand)]
+pub enum PersonCommand {
+    /// Print (or write with --out) everything held about one person as JSON, in clear, to give to them (audited).
+    Export {
+        #[command(flatten)]
+        person: PersonArg,
+        /// Write to this file (created, never overwritten) instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Erase one person's data (audited; cannot be undone). Finished applications and payment records are kept
+    /// for their legal periods, detached from the account; refused while an application or payment is under way.
+    Erase {
+        #[command(flatten)]
+        person: PersonArg,
+        /// Why, e.g. the person's written request and its reference (recorded in the audit log).
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 fn by_cli() -> By {
@@ -219,6 +258,37 @@ pub async fn retention(command: RetentionCommand, config: Config) -> anyhow::Res
             let state = crate::build_state(config, Clock::default()).await?;
             let r = crate::retention::run_once(&state).await.map_err(fail)?;
             println!("{}", serde_json::to_string_pretty(&r)?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn person(command: PersonCommand, config: Config) -> anyhow::Result<ExitCode> {
+    let state = crate::build_state(config, Clock::default()).await?;
+    let By::Cli(actor) = By::cli() else { unreachable!("By::cli is the command line") };
+    match command {
+        PersonCommand::Export { person, out } => {
+            let (_, doc) = crate::person_data::export(&state, person.query(), &actor).await.map_err(fail)?;
+            let text = serde_json::to_string_pretty(&doc)?;
+            match out {
+                Some(path) => {
+                    use std::io::Write;
+                    // The file holds a person's full identity: created new, readable by the operator only.
+                    let mut options = std::fs::OpenOptions::new();
+                    options.write(true).create_new(true);
+                    #[cfg(unix)]
+                    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                    let mut f = options.open(&path).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+                    f.write_all(text.as_bytes())?;
+                    eprintln!("written to {}", path.display());
+                }
+                None => println!("{text}"),
+            }
+        }
+        PersonCommand::Erase { person, reason } => {
+            let (before, erased) = crate::person_data::erase(&state, person.query(), &reason, &actor).await.map_err(fail)?;
+            println!("erased the account {} ({})", before.phone_masked, before.id_number_masked.as_deref().unwrap_or("not verified"));
+            println!("{}", serde_json::to_string_pretty(&erased)?);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -23,6 +23,7 @@ pub mod ops;
 pub mod point_admin;
 pub mod pages;
 pub mod payments;
+pub mod person_data;
 pub mod registry;
 pub mod retention;
 pub mod sms;

@@ -55,6 +55,11 @@ enum Command {
         #[command(subcommand)]
         command: shenfen_server::cli::RetentionCommand,
     },
+    /// One person's data on request: export it as JSON, or erase it (audited as the operator).
+    Person {
+        #[command(subcommand)]
+        command: shenfen_server::cli::PersonCommand,
+    },
     /// Run a benchmark scenario (`shenfen bench list` shows them).
     Bench {
         scenario: String,
@@ -84,7 +89,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    shenfen_server::telemetry::init(config.log_format);
+    if matches!(command, Some(Command::Person { .. })) {
+        shenfen_server::telemetry::init_on_stderr(config.log_format);
+    } else {
+        shenfen_server::telemetry::init(config.log_format);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -125,6 +134,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Backup(args) => return shenfen_server::cli::backup(args, &config).await,
         Command::Restore(args) => return shenfen_server::cli::restore(args, &config).await,
         Command::Retention { command } => return shenfen_server::cli::retention(command, config).await,
+        Command::Person { command } => return shenfen_server::cli::person(command, config).await,
         Command::Photo { .. } | Command::Config { .. } => unreachable!("handled before start-up"),
         Command::Bench { scenario, args } => {
             if scenario == "list" {

@@ -2,7 +2,9 @@
 //! kept, the daily job that deletes what is older, and the citizens' page that says so (`/privacy`).
 //!
 //! Classes covered here are the ones this platform stores today: one-time SMS codes, sessions, rate-limit
-//! counters (their keys name phone numbers and addresses), notifications, the demo SMS outbox and the audit log.
+//! counters (their keys name phone numbers and addresses), notifications, the demo SMS outbox, portraits that were
+//! rejected or whose application ended without a card, finished applications (with their timeline, photos and
+//! shipment; payment orders stay as financial records) and the audit log.
 //! The audit log is hash-chained; removing its oldest entries moves the chain's anchor and is itself audited
 //! (`audit.purged`), so verification still covers everything that remains (see `shenfen_store::audit`).
 //!
@@ -18,6 +20,8 @@ const DAY_MS: i64 = 86_400_000;
 const CST_MS: i64 = 8 * 3_600_000;
 /// Audit entries removed per statement, so the chain's head lock is never waited on for long.
 const AUDIT_BATCH: i64 = 10_000;
+/// Applications removed per transaction (each takes its timeline, portraits and shipment with it).
+const APPLICATION_BATCH: i64 = 200;
 
 /// How long each class of data is kept. Periods count from when the data stopped being needed: a code's or a
 /// session's expiry, a notification's creation, an audit entry's time.
@@ -41,6 +45,15 @@ pub struct RetentionConfig {
     pub outbox_days: u32,
     /// Audit-log entries are kept this many years (at least 1: the Cybersecurity Law asks for 6 months of logs).
     pub audit_log_years: u32,
+    /// Portraits that failed the checks, and every portrait of an application that ended without a card
+    /// (rejected, cancelled, expired), are deleted this many days after they were taken or the application
+    /// ended. The portrait of a live application or of an issued card is never deleted by this rule.
+    pub rejected_photo_days: u32,
+    /// Finished applications (closed, rejected, cancelled, expired) are deleted this many years after they
+    /// finished, with their timeline, portraits and shipment records (at least 1). Payment orders and refunds
+    /// are financial records and are kept. Service statistics are computed from the applications, so periods
+    /// older than this no longer count the deleted ones.
+    pub closed_application_years: u32,
 }
 
 impl Default for RetentionConfig {
@@ -54,6 +67,8 @@ impl Default for RetentionConfig {
             notification_days: 365,
             outbox_days: 7,
             audit_log_years: 6,
+            rejected_photo_days: 30,
+            closed_application_years: 3,
         }
     }
 }
@@ -65,6 +80,12 @@ impl RetentionConfig {
         }
         if self.audit_log_years < 1 {
             anyhow::bail!("retention.audit_log_years must be at least 1 (logs are kept at least 6 months by law)");
+        }
+        if self.closed_application_years < 1 {
+            anyhow::bail!("retention.closed_application_years must be at least 1 (an application is open to query and appeal for a year)");
+        }
+        if self.rejected_photo_days < 1 {
+            anyhow::bail!("retention.rejected_photo_days must be at least 1 (a citizen must be able to see why a photo failed)");
         }
         if self.rate_limit_days < 2 {
             anyhow::bail!("retention.rate_limit_days must be at least 2 (daily limits need yesterday's window)");
@@ -81,6 +102,8 @@ pub struct Report {
     pub rate_limits: u64,
     pub notifications: u64,
     pub outbox: u64,
+    pub portraits: u64,
+    pub applications: u64,
     pub audit_entries: i64,
 }
 
@@ -96,10 +119,20 @@ pub async fn run_once(state: &AppState) -> AppResult<Report> {
         rate_limits: store.purge_rate_limits(days(c.rate_limit_days)).await?,
         notifications: store.purge_notifications(days(c.notification_days)).await?,
         outbox: store.purge_outbox(days(c.outbox_days)).await?,
+        portraits: store.purge_rejected_portraits(days(c.rejected_photo_days)).await?,
+        applications: 0,
         audit_entries: 0,
     };
     // Calendar years are close enough to 365.25 days for a retention period.
-    let audit_cutoff = now - (i64::from(c.audit_log_years) * 36_525 * DAY_MS) / 100;
+    let years = |n: u32| now - (i64::from(n) * 36_525 * DAY_MS) / 100;
+    loop {
+        let n = store.purge_closed_applications(years(c.closed_application_years), APPLICATION_BATCH).await?;
+        r.applications += n;
+        if n < APPLICATION_BATCH as u64 {
+            break;
+        }
+    }
+    let audit_cutoff = years(c.audit_log_years);
     let before = store.audit_anchor().await?.0;
     let mut anchor = None;
     while let Some(a) = store.purge_audit(audit_cutoff, AUDIT_BATCH).await? {
@@ -168,5 +201,7 @@ mod tests {
         assert!(RetentionConfig::default().check().is_ok());
         assert!(RetentionConfig { audit_log_years: 0, ..Default::default() }.check().is_err());
         assert!(RetentionConfig { run_at_hour: 24, ..Default::default() }.check().is_err());
+        assert!(RetentionConfig { closed_application_years: 0, ..Default::default() }.check().is_err());
+        assert!(RetentionConfig { rejected_photo_days: 0, ..Default::default() }.check().is_err());
     }
 }

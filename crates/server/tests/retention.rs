@@ -122,3 +122,103 @@ fn retention_settings_are_checked_at_start() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("retention.audit_log_years"));
 }
+
+both!(photos_and_finished_applications_are_kept_for_their_periods, |app| {
+    use shenfen_domain::applications::{ApplicationKind, ApplicationState as S, Channel as AppChannel, DeliveryMethod};
+    use shenfen_store::{Application, Portrait, new_id};
+    app.state.clock.advance_ms(8 * 365 * DAY);
+    let store = &app.state.store;
+    let citizen = store.citizen_for_phone("13900000077", T0).await.unwrap().id;
+    let portrait = |passed: bool, at: i64| Portrait {
+        id: new_id(),
+        citizen_id: Some(citizen.clone()),
+        application_id: None,
+        source: "phone".into(),
+        content_type: "image/jpeg".into(),
+        bytes: vec![0xff, 0xd8],
+        sha256: "x".into(),
+        passed,
+        report: "{}".into(),
+        created_at: at,
+    };
+    // Default periods: rejected photos 30 days, finished applications 3 years.
+    let (old_photo, new_photo) = (portrait(false, T0 - 31 * DAY), portrait(false, T0 - DAY));
+    store.insert_portrait(&old_photo).await.unwrap();
+    store.insert_portrait(&new_photo).await.unwrap();
+    let application = |finished: i64| {
+        let id = new_id();
+        Application {
+            ref_no: format!("SQ{}", &id.replace('-', "")[20..]),
+            id,
+            citizen_id: Some(citizen.clone()),
+            kind: ApplicationKind::RenewalExpiry,
+            channel: AppChannel::Online,
+            state: S::Closed,
+            version: 1,
+            applicant_name_enc: vec![1],
+            applicant_name_masked: "张*".into(),
+            applicant_id_enc: vec![2],
+            applicant_id_masked: "3****************X".into(),
+            applicant_id_blind: "b".into(),
+            division_code: "340104".into(),
+            point_id: None,
+            portrait_source: None,
+            portrait_id: None,
+            delivery_method: DeliveryMethod::Pickup,
+            delivery_division: None,
+            delivery_address_enc: None,
+            delivery_address_masked: None,
+            recipient_phone: None,
+            pickup_point_id: None,
+            fee_waived: false,
+            fee_fen: 2000,
+            postage_fen: 0,
+            payment_order_no: None,
+            appointment_id: None,
+            return_reasons: None,
+            return_note: None,
+            reject_reason: None,
+            tracking_no: None,
+            batch_id: None,
+            claimed_by: None,
+            claim_until: None,
+            submitted_at: Some(finished - 30 * DAY),
+            approved_at: None,
+            payment_due_at: None,
+            finished_at: Some(finished),
+            created_at: finished - 30 * DAY,
+            updated_at: finished,
+        }
+    };
+    let (old_app, new_app) = (application(T0 - 4 * 365 * DAY), application(T0 - 365 * DAY));
+    store.insert_application(&old_app).await.unwrap();
+    store.insert_application(&new_app).await.unwrap();
+
+    let r = shenfen_server::retention::run_once(&app.state).await.unwrap();
+    assert_eq!((r.portraits, r.applications), (1, 1), "{r:?}");
+    assert!(store.portrait(&old_photo.id).await.unwrap().is_none() && store.portrait(&new_photo.id).await.unwrap().is_some());
+    assert!(store.application(&old_app.id).await.unwrap().is_none() && store.application(&new_app.id).await.unwrap().is_some());
+    let again = shenfen_server::retention::run_once(&app.state).await.unwrap();
+    assert_eq!((again.portraits, again.applications), (0, 0));
+
+    // The citizens' page lists both classes with their periods, and how to ask for export or erasure.
+    let c = http();
+    let page = c.get(app.url("/privacy")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("未通过检测的照片") && page.contains("30 天") && page.contains("已办结的身份证申请") && page.contains("3 年") && page.contains("id=\"privacy-rights\""));
+    let en = c.get(app.url("/privacy")).header("accept-language", "en").send().await.unwrap().text().await.unwrap();
+    assert!(en.contains("Photos that failed the checks") && en.contains("30 days") && en.contains("3 years"));
+});
+
+#[test]
+fn application_retention_of_less_than_a_year_is_refused_at_start() {
+    let dir = shenfen_store::test_support::TempDir::new();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shenfen"))
+        .env("SHENFEN_DATA_DIR", &dir.0)
+        .env("SHENFEN_RETENTION__CLOSED_APPLICATION_YEARS", "0")
+        .env_remove("SHENFEN_CONFIG")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("retention.closed_application_years"));
+}

@@ -1,6 +1,7 @@
 //! Storage for operations (issue 8): staff account security (forced password rotation, TOTP second factor,
 //! pending second-factor sign-ins), session listing and revocation, audit-log search and the retention anchor,
-//! retention purges, and the queue figures behind the operational gauges.
+//! retention purges, erasure of one person's data on request (PIPL art. 47), and the queue figures behind the
+//! operational gauges.
 //!
 //! Same approach as the rest of the store: SQL written once for both engines, and every rule that must hold
 //! across instances is one conditional statement (a TOTP step is accepted once: `… WHERE totp_last_step < $step`;
@@ -12,7 +13,7 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
 use crate::model::*;
-use crate::{PgStore, Result, STAFF_COLS, SqliteStore, StoreError, detached, enum_col, unique_violation};
+use crate::{CITIZEN_COLS, PgStore, Result, STAFF_COLS, SqliteStore, StoreError, detached, enum_col, unique_violation};
 
 /// The security state of one staff account (columns beside the `Staff` row).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -55,6 +56,45 @@ pub struct AuditFilter {
 pub struct Purged {
     pub rows: u64,
 }
+
+/// One notification as the person's data export shows it (every channel, in-app and SMS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationRecord {
+    pub id: String,
+    pub channel: String,
+    pub event_kind: String,
+    pub template: String,
+    /// JSON object of the template's variables (what the message said).
+    pub vars: String,
+    pub status: String,
+    pub created_at: Millis,
+    pub read_at: Option<Millis>,
+}
+
+/// What erasing one person removed or detached (all in one transaction).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Erased {
+    pub sessions: u64,
+    pub sms_codes: u64,
+    pub notifications: u64,
+    pub push_subscriptions: u64,
+    /// Booked appointments whose seat was given back before the appointment rows were deleted.
+    pub bookings_cancelled: u64,
+    pub appointments: u64,
+    pub portraits: u64,
+    /// Unsubmitted drafts, deleted with their timeline: nothing was filed, so there is nothing to keep.
+    pub drafts: u64,
+    /// Finished applications kept for their legal period, no longer linked to an account.
+    pub applications_detached: u64,
+    /// Payment orders kept as financial records, no longer linked to an account.
+    pub payment_orders_detached: u64,
+    pub card_records: u64,
+}
+
+/// Application states that end without a card; their portraits are only kept for `rejected_photo_days`.
+const ENDED_WITHOUT_CARD: &str = "('rejected', 'cancelled', 'expired')";
+/// Terminal application states: nothing moves them any more.
+const TERMINAL_STATES: &str = "('rejected', 'closed', 'cancelled', 'expired')";
 
 /// Figures for the operational gauges (read by every instance; the database is the truth).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -121,6 +161,29 @@ pub trait AdminStore: Send + Sync {
     async fn purge_outbox(&self, before: Millis) -> Result<u64>;
     /// Notifications in a final state (delivered, or failed for good) created before `before`.
     async fn purge_notifications(&self, before: Millis) -> Result<u64>;
+    /// Portraits nobody needs any more: those that failed the checks, taken before `before` and not chosen by any
+    /// application, and every portrait of an application that ended without a card (rejected, cancelled,
+    /// expired) before `before`. A portrait chosen by a live or successful application is never touched.
+    async fn purge_rejected_portraits(&self, before: Millis) -> Result<u64>;
+    /// Up to `batch` terminal applications (closed, rejected, cancelled, expired) finished before `before`,
+    /// each deleted with its timeline, portraits and shipment (one transaction). Payment orders and refunds are
+    /// financial records and stay (they carry only the application id as reference). Returns how many went.
+    async fn purge_closed_applications(&self, before: Millis, batch: i64) -> Result<u64>;
+
+    /// The account with this mobile number, if any (unlike `citizen_for_phone`, never creates one).
+    async fn citizen_by_phone(&self, phone: &str) -> Result<Option<Citizen>>;
+    /// Every notification of a citizen, any channel and state, newest first.
+    async fn notifications_of(&self, citizen_id: &str) -> Result<Vec<NotificationRecord>>;
+    /// Erases one person (one transaction, all or nothing): sessions, SMS codes and rate-limit windows naming the
+    /// phone, notifications, push subscriptions, card records, appointments (booked ones give their seat back
+    /// first), unsubmitted drafts, portraits not chosen by a kept application, and the account itself. Finished
+    /// applications and payment orders stay for their legal periods, detached from the account (citizen id
+    /// cleared). Refused, with nothing changed, by `Conflict("application_in_progress")` while an application is
+    /// between submission and its end, `Conflict("payment_pending")` while an order or refund awaits its
+    /// outcome, `Conflict("appointment_in_progress")` while the person is checked in at a counter, and
+    /// `Conflict("person_busy")` when something of theirs got under way during the erasure itself.
+    /// `NotFound` when there is no such account.
+    async fn erase_citizen(&self, citizen_id: &str) -> Result<Erased>;
 
     async fn queue_stats(&self, now: Millis) -> Result<QueueStats>;
 }
@@ -428,6 +491,189 @@ macro_rules! sql_admin {
                     .execute(&self.write)
                     .await?
                     .rows_affected())
+            }
+
+            async fn purge_rejected_portraits(&self, before: Millis) -> Result<u64> {
+                Ok(sqlx::query(&format!(
+                    "DELETE FROM portraits WHERE \
+                     ((passed = 0 AND created_at < $1 AND NOT EXISTS (SELECT 1 FROM applications a WHERE a.portrait_id = portraits.id)) \
+                      OR application_id IN (SELECT id FROM applications WHERE state IN {ENDED_WITHOUT_CARD} AND finished_at < $1)) \
+                     AND NOT EXISTS (SELECT 1 FROM applications a WHERE a.portrait_id = portraits.id AND a.state NOT IN {ENDED_WITHOUT_CARD})"
+                ))
+                .bind(before)
+                .execute(&self.write)
+                .await?
+                .rows_affected())
+            }
+
+            async fn purge_closed_applications(&self, before: Millis, batch: i64) -> Result<u64> {
+                let pool = self.write.clone();
+                detached(async move {
+                    let mut tx = pool.begin().await?;
+                    let ids: Vec<String> = sqlx::query(&format!(
+                        "SELECT id FROM applications WHERE state IN {TERMINAL_STATES} AND finished_at < $1 ORDER BY finished_at, id LIMIT $2"
+                    ))
+                    .bind(before)
+                    .bind(batch.max(1))
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .iter()
+                    .map(|r| r.try_get("id"))
+                    .collect::<std::result::Result<_, _>>()?;
+                    let mut removed = 0;
+                    for id in &ids {
+                        // The shipment's reference is the application id (no foreign key: logistics stands alone).
+                        sqlx::query("DELETE FROM shipment_events WHERE shipment_id IN (SELECT id FROM shipments WHERE reference = $1)").bind(id).execute(&mut *tx).await?;
+                        sqlx::query("DELETE FROM shipments WHERE reference = $1").bind(id).execute(&mut *tx).await?;
+                        // A photo another application was made with stays (it only loses its link to this one).
+                        sqlx::query(
+                            "DELETE FROM portraits WHERE (application_id = $1 OR id IN (SELECT portrait_id FROM applications WHERE id = $1)) \
+                             AND NOT EXISTS (SELECT 1 FROM applications a WHERE a.portrait_id = portraits.id AND a.id <> $1)",
+                        )
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                        sqlx::query("UPDATE portraits SET application_id = NULL WHERE application_id = $1").bind(id).execute(&mut *tx).await?;
+                        sqlx::query("DELETE FROM application_events WHERE application_id = $1").bind(id).execute(&mut *tx).await?;
+                        removed += sqlx::query("DELETE FROM applications WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
+                    }
+                    tx.commit().await?;
+                    Ok(removed)
+                })
+                .await
+            }
+
+            async fn citizen_by_phone(&self, phone: &str) -> Result<Option<Citizen>> {
+                let row = sqlx::query(&format!("SELECT {CITIZEN_COLS} FROM citizens WHERE phone = $1")).bind(phone).fetch_optional(&self.read).await?;
+                row.as_ref().map(Self::citizen_row).transpose()
+            }
+
+            async fn notifications_of(&self, citizen_id: &str) -> Result<Vec<NotificationRecord>> {
+                let rows = sqlx::query(
+                    "SELECT id, channel, event_kind, template, vars, status, created_at, read_at FROM notifications \
+                     WHERE citizen_id = $1 ORDER BY created_at DESC, id",
+                )
+                .bind(citizen_id)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(NotificationRecord {
+                            id: r.try_get("id")?,
+                            channel: r.try_get("channel")?,
+                            event_kind: r.try_get("event_kind")?,
+                            template: r.try_get("template")?,
+                            vars: r.try_get("vars")?,
+                            status: r.try_get("status")?,
+                            created_at: r.try_get("created_at")?,
+                            read_at: r.try_get("read_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn erase_citizen(&self, citizen_id: &str) -> Result<Erased> {
+                let pool = self.write.clone();
+                let c = citizen_id.to_string();
+                detached(async move {
+                    let mut tx = pool.begin().await?;
+                    let Some(row) = sqlx::query("SELECT phone FROM citizens WHERE id = $1").bind(&c).fetch_optional(&mut *tx).await? else {
+                        return Err(StoreError::NotFound);
+                    };
+                    let phone: String = row.try_get("phone")?;
+                    let count = |sql: &'static str| sqlx::query(sql).bind(c.clone());
+                    let n: i64 = count(
+                        "SELECT COUNT(*) AS n FROM applications WHERE citizen_id = $1 \
+                         AND state NOT IN ('draft', 'rejected', 'closed', 'cancelled', 'expired')",
+                    )
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("n")?;
+                    if n > 0 {
+                        return Err(StoreError::Conflict("application_in_progress"));
+                    }
+                    let n: i64 = count(
+                        "SELECT COUNT(*) AS n FROM payment_orders o WHERE o.citizen_id = $1 AND (o.status IN ('created', 'started', 'submitted') \
+                         OR EXISTS (SELECT 1 FROM refunds r WHERE r.order_id = o.id AND r.status = 'pending'))",
+                    )
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("n")?;
+                    if n > 0 {
+                        return Err(StoreError::Conflict("payment_pending"));
+                    }
+                    let n: i64 = count("SELECT COUNT(*) AS n FROM appointments WHERE citizen_id = $1 AND status = 'checked_in'").fetch_one(&mut *tx).await?.try_get("n")?;
+                    if n > 0 {
+                        return Err(StoreError::Conflict("appointment_in_progress"));
+                    }
+                    let mut e = Erased::default();
+                    let exec = |sql: &'static str| sqlx::query(sql).bind(c.clone());
+
+                    // Drafts were never filed: they go entirely, with their timeline and photos.
+                    exec("DELETE FROM portraits WHERE application_id IN (SELECT id FROM applications WHERE citizen_id = $1 AND state = 'draft')").execute(&mut *tx).await?;
+                    exec("DELETE FROM application_events WHERE application_id IN (SELECT id FROM applications WHERE citizen_id = $1 AND state = 'draft')").execute(&mut *tx).await?;
+                    e.drafts = exec("DELETE FROM applications WHERE citizen_id = $1 AND state = 'draft'").execute(&mut *tx).await?.rows_affected();
+
+                    // Booked seats go back to the slot before the bookings disappear, so others can take them.
+                    e.bookings_cancelled = count("SELECT COUNT(*) AS n FROM appointments WHERE citizen_id = $1 AND status = 'booked'")
+                        .fetch_one(&mut *tx)
+                        .await?
+                        .try_get::<i64, _>("n")? as u64;
+                    exec(
+                        "UPDATE slots SET booked = booked - (SELECT COUNT(*) FROM appointments a WHERE a.slot_id = slots.id AND a.citizen_id = $1 AND a.status = 'booked') \
+                         WHERE id IN (SELECT slot_id FROM appointments WHERE citizen_id = $1 AND status = 'booked')",
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                    // Queue tickets are the point's own record of the day; they only lose the link.
+                    exec("UPDATE queue_tickets SET appointment_id = NULL WHERE appointment_id IN (SELECT id FROM appointments WHERE citizen_id = $1)").execute(&mut *tx).await?;
+                    e.appointments = exec("DELETE FROM appointments WHERE citizen_id = $1").execute(&mut *tx).await?.rows_affected();
+                    exec("DELETE FROM booking_counters WHERE citizen_id = $1").execute(&mut *tx).await?;
+
+                    // Portraits: the one a kept application was made with stays with it; every other goes.
+                    e.portraits = exec("DELETE FROM portraits WHERE citizen_id = $1 AND NOT EXISTS (SELECT 1 FROM applications a WHERE a.portrait_id = portraits.id)")
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    // Only what is finished is detached. Anything that got under way after the checks above (a
+                    // submission or an order from a concurrent request, on PostgreSQL) keeps its link, and the
+                    // account's foreign keys then stop the final DELETE: the whole erasure rolls back.
+                    exec("UPDATE portraits SET citizen_id = NULL WHERE citizen_id = $1 AND EXISTS (SELECT 1 FROM applications a WHERE a.portrait_id = portraits.id)")
+                        .execute(&mut *tx)
+                        .await?;
+                    exec("UPDATE application_events SET citizen_id = NULL WHERE citizen_id = $1").execute(&mut *tx).await?;
+                    e.applications_detached = exec("UPDATE applications SET citizen_id = NULL WHERE citizen_id = $1 AND state IN ('rejected', 'closed', 'cancelled', 'expired')")
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    e.payment_orders_detached = exec("UPDATE payment_orders SET citizen_id = NULL WHERE citizen_id = $1 AND status NOT IN ('created', 'started', 'submitted')")
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    exec("DELETE FROM idempotency_keys WHERE scope = $1").execute(&mut *tx).await?;
+
+                    e.notifications = exec("DELETE FROM notifications WHERE citizen_id = $1").execute(&mut *tx).await?.rows_affected();
+                    e.push_subscriptions = exec("DELETE FROM push_subscriptions WHERE citizen_id = $1").execute(&mut *tx).await?.rows_affected();
+                    exec("DELETE FROM card_reminders WHERE citizen_id = $1").execute(&mut *tx).await?;
+                    e.card_records = exec("DELETE FROM cards WHERE citizen_id = $1").execute(&mut *tx).await?.rows_affected();
+                    e.sessions = exec("DELETE FROM sessions WHERE principal_kind = 'citizen' AND principal_id = $1").execute(&mut *tx).await?.rows_affected();
+
+                    let by_phone = |sql: &'static str| sqlx::query(sql).bind(phone.clone());
+                    e.sms_codes = by_phone("DELETE FROM sms_codes WHERE phone = $1").execute(&mut *tx).await?.rows_affected();
+                    by_phone("DELETE FROM sms_outbox WHERE phone = $1").execute(&mut *tx).await?;
+                    // Rate-limit buckets are `<kind>:<phone, address or account id>`.
+                    by_phone("DELETE FROM rate_limits WHERE bucket LIKE '%:' || CAST($1 AS TEXT)").execute(&mut *tx).await?;
+                    exec("DELETE FROM rate_limits WHERE bucket LIKE '%:' || CAST($1 AS TEXT)").execute(&mut *tx).await?;
+
+                    match exec("DELETE FROM citizens WHERE id = $1").execute(&mut *tx).await {
+                        Ok(_) => {}
+                        Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => return Err(StoreError::Conflict("person_busy")),
+                        Err(other) => return Err(other.into()),
+                    }
+                    tx.commit().await?;
+                    Ok(e)
+                })
+                .await
             }
 
             async fn queue_stats(&self, now: Millis) -> Result<QueueStats> {

@@ -32,7 +32,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 
 pub use applications::{Application, ApplicationChanges, ApplicationEventRow, ApplicationStore, AppliedTransition, DivisionFilter, OnlineCounters, Portrait};
-pub use admin::{AdminStore, AuditFilter, MfaChallenge, QueueStats, StaffSecurity};
+pub use admin::{AdminStore, AuditFilter, Erased, MfaChallenge, NotificationRecord, QueueStats, StaffSecurity};
 pub use appointments::AppointmentStore;
 pub use cards::{Card, CardStore, ClaimedReminder};
 pub use payments::{PaymentStore, PaymentOrder, IdempotencyKey, CreateOutcome, OrderUpdate, Refund, ChannelTotal, CashShift, order_number};
@@ -203,7 +203,7 @@ impl PgStore {
     }
 }
 
-const CITIZEN_COLS: &str =
+pub(crate) const CITIZEN_COLS: &str =
     "id, phone, verification, name_enc, id_number_enc, id_number_masked, name_masked, hukou_code, verified_at, created_at";
 const POINT_COLS: &str = "id, name, district_code, address, phone, lat_gcj02, lng_gcj02, is_demo, created_at, \
      opening_hours, services, windows, slot_minutes, capacity_per_slot, status, status_reason, status_until, status_changed_at";

@@ -6,6 +6,7 @@ mod accounts;
 pub mod applications;
 pub mod appointments;
 mod notifications;
+mod people;
 pub mod payments;
 mod point_admin;
 mod reference;
@@ -76,6 +77,7 @@ pub fn router(state: AppState) -> (axum::Router<AppState>, utoipa::openapi::Open
         .merge(accounts::router())
         .merge(staff::router())
         .merge(staff_admin::router())
+        .merge(people::router())
         .merge(reference::router())
         .merge(appointments::router())
         .merge(point_admin::router())

@@ -8,6 +8,7 @@ mod finance;
 mod notifications;
 mod payments;
 mod point_admin;
+mod people;
 mod privacy;
 mod staff;
 mod staff_admin;
@@ -178,6 +179,7 @@ pub fn router(_state: AppState) -> Router<AppState> {
         .merge(account::router())
         .merge(staff::router())
         .merge(staff_admin::router())
+        .merge(people::router())
         .merge(appointments::router())
         .merge(point_admin::router())
         .merge(payments::router())

@@ -35,6 +35,8 @@ async fn privacy(State(state): State<AppState>, p: PageCtx) -> Response {
         Row { what: p.t("privacy.sessions"), kept: days(c.session_days, p.t("privacy.after_expiry")) },
         Row { what: p.t("privacy.rate_limits"), kept: days(c.rate_limit_days, "") },
         Row { what: p.t("privacy.notifications"), kept: days(c.notification_days, "") },
+        Row { what: p.t("privacy.rejected_photos"), kept: days(c.rejected_photo_days, p.t("privacy.after_end")) },
+        Row { what: p.t("privacy.applications"), kept: format!("{}{}{}", p.t("privacy.after_finish"), c.closed_application_years, p.t("privacy.years")) },
         Row { what: p.t("privacy.payments"), kept: p.t("privacy.payments_kept").to_string() },
         Row { what: p.t("privacy.audit"), kept: format!("{}{}", c.audit_log_years, p.t("privacy.years")) },
     ];
