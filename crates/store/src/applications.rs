@@ -222,8 +222,66 @@ fn states_list(states: &[ApplicationState]) -> String {
 }
 
 macro_rules! sql_applications {
-    ($store:ident, $row:ty, $checkpoint:expr, $size:expr) => {
+    ($store:ident, $row:ty, $conn:ty, $checkpoint:expr, $size:expr) => {
         impl $store {
+            /// One move on an open transaction: the versioned update and its timeline row. `None` when the row is no
+            /// longer at the expected version and state (someone else moved it first).
+            async fn transition_on(conn: &mut $conn, t: &AppliedTransition) -> Result<Option<Application>> {
+                let c = &t.changes;
+                let row = sqlx::query(&format!(
+                    "UPDATE applications SET state = $1, version = version + 1, updated_at = $2, \
+                     portrait_id = COALESCE($3, portrait_id), portrait_source = COALESCE($4, portrait_source), \
+                     payment_order_no = COALESCE($5, payment_order_no), return_reasons = COALESCE($6, return_reasons), \
+                     return_note = COALESCE($7, return_note), reject_reason = COALESCE($8, reject_reason), \
+                     tracking_no = COALESCE($9, tracking_no), batch_id = COALESCE($10, batch_id), \
+                     pickup_point_id = COALESCE($11, pickup_point_id), submitted_at = COALESCE($12, submitted_at), \
+                     approved_at = COALESCE($13, approved_at), payment_due_at = COALESCE($14, payment_due_at), \
+                     finished_at = COALESCE($15, finished_at), \
+                     claimed_by = CASE WHEN $16 = 1 THEN NULL ELSE claimed_by END, \
+                     claim_until = CASE WHEN $16 = 1 THEN NULL ELSE claim_until END \
+                     WHERE id = $17 AND version = $18 AND state = $19 RETURNING {COLS}"
+                ))
+                .bind(t.to.code())
+                .bind(t.at)
+                .bind(&c.portrait_id)
+                .bind(&c.portrait_source)
+                .bind(&c.payment_order_no)
+                .bind(&c.return_reasons)
+                .bind(&c.return_note)
+                .bind(&c.reject_reason)
+                .bind(&c.tracking_no)
+                .bind(&c.batch_id)
+                .bind(&c.pickup_point_id)
+                .bind(c.submitted_at)
+                .bind(c.approved_at)
+                .bind(c.payment_due_at)
+                .bind(c.finished_at)
+                .bind(c.release_claim as i64)
+                .bind(&t.application_id)
+                .bind(t.expected_version)
+                .bind(t.from.code())
+                .fetch_optional(&mut *conn)
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                let app = Self::application_row(&row)?;
+                sqlx::query(&format!("INSERT INTO application_events ({EVENT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"))
+                    .bind(&app.id)
+                    .bind(app.version)
+                    .bind(t.at)
+                    .bind(&t.event)
+                    .bind(t.from.code())
+                    .bind(t.to.code())
+                    .bind(&t.actor_kind)
+                    .bind(&t.actor_id)
+                    .bind(&t.detail)
+                    .bind(&app.citizen_id)
+                    .bind(t.online_cancellation as i64)
+                    .bind(t.failed_photo_review as i64)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(Some(app))
+            }
+
             fn application_row(r: &$row) -> Result<Application> {
                 let kind: String = r.try_get("kind")?;
                 let channel: String = r.try_get("channel")?;
@@ -421,66 +479,7 @@ macro_rules! sql_applications {
             }
 
             async fn apply_transition(&self, t: &AppliedTransition) -> Result<Option<Application>> {
-                let pool = self.write.clone();
-                let t = t.clone();
-                detached(async move {
-                    let mut tx = pool.begin().await?;
-                    let c = &t.changes;
-                    let row = sqlx::query(&format!(
-                        "UPDATE applications SET state = $1, version = version + 1, updated_at = $2, \
-                         portrait_id = COALESCE($3, portrait_id), portrait_source = COALESCE($4, portrait_source), \
-                         payment_order_no = COALESCE($5, payment_order_no), return_reasons = COALESCE($6, return_reasons), \
-                         return_note = COALESCE($7, return_note), reject_reason = COALESCE($8, reject_reason), \
-                         tracking_no = COALESCE($9, tracking_no), batch_id = COALESCE($10, batch_id), \
-                         pickup_point_id = COALESCE($11, pickup_point_id), submitted_at = COALESCE($12, submitted_at), \
-                         approved_at = COALESCE($13, approved_at), payment_due_at = COALESCE($14, payment_due_at), \
-                         finished_at = COALESCE($15, finished_at), \
-                         claimed_by = CASE WHEN $16 = 1 THEN NULL ELSE claimed_by END, \
-                         claim_until = CASE WHEN $16 = 1 THEN NULL ELSE claim_until END \
-                         WHERE id = $17 AND version = $18 AND state = $19 RETURNING {COLS}"
-                    ))
-                    .bind(t.to.code())
-                    .bind(t.at)
-                    .bind(&c.portrait_id)
-                    .bind(&c.portrait_source)
-                    .bind(&c.payment_order_no)
-                    .bind(&c.return_reasons)
-                    .bind(&c.return_note)
-                    .bind(&c.reject_reason)
-                    .bind(&c.tracking_no)
-                    .bind(&c.batch_id)
-                    .bind(&c.pickup_point_id)
-                    .bind(c.submitted_at)
-                    .bind(c.approved_at)
-                    .bind(c.payment_due_at)
-                    .bind(c.finished_at)
-                    .bind(c.release_claim as i64)
-                    .bind(&t.application_id)
-                    .bind(t.expected_version)
-                    .bind(t.from.code())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    let Some(row) = row else { return Ok(None) };
-                    let app = Self::application_row(&row)?;
-                    sqlx::query(&format!("INSERT INTO application_events ({EVENT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"))
-                        .bind(&app.id)
-                        .bind(app.version)
-                        .bind(t.at)
-                        .bind(&t.event)
-                        .bind(t.from.code())
-                        .bind(t.to.code())
-                        .bind(&t.actor_kind)
-                        .bind(&t.actor_id)
-                        .bind(&t.detail)
-                        .bind(&app.citizen_id)
-                        .bind(t.online_cancellation as i64)
-                        .bind(t.failed_photo_review as i64)
-                        .execute(&mut *tx)
-                        .await?;
-                    tx.commit().await?;
-                    Ok(Some(app))
-                })
-                .await
+                self.write_transition(t).await
             }
 
             async fn application_events(&self, application_id: &str) -> Result<Vec<ApplicationEventRow>> {
@@ -656,13 +655,109 @@ macro_rules! sql_applications {
 sql_applications!(
     SqliteStore,
     SqliteRow,
+    sqlx::SqliteConnection,
     Some("PRAGMA wal_checkpoint(TRUNCATE)"),
     "SELECT page_count * page_size AS n FROM pragma_page_count(), pragma_page_size()"
 );
 sql_applications!(
     PgStore,
     PgRow,
+    sqlx::PgConnection,
     None::<&str>,
     "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::bigint AS n FROM pg_class c \
      JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'"
 );
+
+impl PgStore {
+    async fn write_transition(&self, t: &AppliedTransition) -> Result<Option<Application>> {
+        let pool = self.write.clone();
+        let t = t.clone();
+        detached(async move {
+            let mut tx = pool.begin().await?;
+            let out = Self::transition_on(&mut tx, &t).await?;
+            tx.commit().await?;
+            Ok(out)
+        })
+        .await
+    }
+}
+
+impl SqliteStore {
+    async fn write_transition(&self, t: &AppliedTransition) -> Result<Option<Application>> {
+        self.transitions.submit(t.clone()).await
+    }
+}
+
+/// Most moves one group commit carries.
+const BATCH_MAX: usize = 64;
+
+struct PendingTransition {
+    transition: AppliedTransition,
+    reply: tokio::sync::oneshot::Sender<Result<Option<Application>>>,
+}
+
+/// Group commit for application moves on SQLite. SQLite has one writer; committing each move on its own spends most
+/// of the writer's time on transaction overhead and on writing the same index pages to the WAL again and again. The
+/// batcher takes the moves waiting at that instant (up to [`BATCH_MAX`]) and applies them in one transaction, in
+/// arrival order, so each sees the ones before it exactly as if they had run one after another. A lone move is
+/// committed at once (no waiting for company). If anything in a batch fails, the batch is rolled back and each move
+/// is retried in its own transaction, so one bad move never takes others down with it. The task owns the
+/// transaction, so a caller that goes away never leaves it half done (as `detached` guarantees elsewhere).
+#[derive(Clone)]
+pub(crate) struct TransitionBatcher {
+    queue: tokio::sync::mpsc::Sender<PendingTransition>,
+}
+
+impl TransitionBatcher {
+    pub(crate) fn spawn(pool: sqlx::SqlitePool) -> Self {
+        let (queue, mut rx) = tokio::sync::mpsc::channel::<PendingTransition>(4 * BATCH_MAX);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(BATCH_MAX);
+            while rx.recv_many(&mut batch, BATCH_MAX).await > 0 {
+                let results = Self::apply(&pool, &batch).await;
+                for (p, r) in batch.drain(..).zip(results) {
+                    let _ = p.reply.send(r);
+                }
+            }
+        });
+        TransitionBatcher { queue }
+    }
+
+    async fn submit(&self, transition: AppliedTransition) -> Result<Option<Application>> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let gone = || StoreError::Corrupt("the application write task has stopped".into());
+        self.queue.send(PendingTransition { transition, reply }).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+
+    async fn apply(pool: &sqlx::SqlitePool, batch: &[PendingTransition]) -> Vec<Result<Option<Application>>> {
+        let together = async {
+            let mut tx = pool.begin().await?;
+            let mut out = Vec::with_capacity(batch.len());
+            for p in batch {
+                out.push(SqliteStore::transition_on(&mut tx, &p.transition).await?);
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(out)
+        }
+        .await;
+        match together {
+            Ok(out) => out.into_iter().map(Ok).collect(),
+            Err(e) if batch.len() == 1 => vec![Err(e)],
+            Err(_) => {
+                let mut out = Vec::with_capacity(batch.len());
+                for p in batch {
+                    out.push(Self::apply_alone(pool, &p.transition).await);
+                }
+                out
+            }
+        }
+    }
+
+    async fn apply_alone(pool: &sqlx::SqlitePool, t: &AppliedTransition) -> Result<Option<Application>> {
+        let mut tx = pool.begin().await?;
+        let out = SqliteStore::transition_on(&mut tx, t).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+}

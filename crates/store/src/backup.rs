@@ -83,5 +83,5 @@ async fn read_only_pool(path: &Path) -> Result<sqlx::SqlitePool> {
 /// A read-only store over a candidate file (to verify its audit chain before it replaces anything).
 pub async fn open_read_only(path: &Path) -> Result<crate::SqliteStore> {
     let pool = read_only_pool(path).await?;
-    Ok(crate::SqliteStore { read: pool.clone(), write: pool })
+    Ok(crate::SqliteStore::from_pools(pool.clone(), pool))
 }

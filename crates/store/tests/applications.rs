@@ -263,3 +263,33 @@ shenfen_store::both_backends!(payment_sweeps_find_overdue_and_paid, |store| {
     store.change_status(&order.order_no, &[PaymentStatus::Created], PaymentStatus::Success, &OrderUpdate::default(), NOW).await.unwrap().unwrap();
     assert_eq!(store.paid_but_waiting(10).await.unwrap().len(), 1);
 });
+
+shenfen_store::both_backends!(many_concurrent_moves_all_stick_each_with_its_timeline_entry, |store| {
+    // Enough moves at once that SQLite's writer commits them in groups: every one lands with its timeline row, and a
+    // stale one among them (its application moved meanwhile) is refused alone while the rest of its group commits.
+    let mut apps = Vec::new();
+    for _ in 0..120 {
+        let a = app(None, "340104");
+        store.insert_application(&a).await.unwrap();
+        apps.push(a);
+    }
+    store.apply_transition(&mv(&apps[60], S::Submitted, "submit", NOW)).await.unwrap().unwrap();
+    let mut tasks = Vec::new();
+    for (i, a) in apps.iter().enumerate() {
+        let (store, t) = (Arc::clone(&store), mv(a, S::Submitted, "submit", NOW + i as i64));
+        tasks.push(tokio::spawn(async move { store.apply_transition(&t).await }));
+    }
+    let mut applied = 0;
+    for (i, t) in tasks.into_iter().enumerate() {
+        match t.await.unwrap() {
+            Ok(Some(_)) => applied += 1,
+            Ok(None) => assert_eq!(i, 60, "only the stale move is refused"),
+            Err(e) => panic!("move {i} failed: {e}"),
+        }
+    }
+    assert_eq!(applied, 119);
+    for a in &apps {
+        assert_eq!(store.application_events(&a.id).await.unwrap().len(), 1, "one timeline entry per application");
+        assert_eq!(store.application(&a.id).await.unwrap().unwrap().state, S::Submitted);
+    }
+});
