@@ -253,8 +253,10 @@ fn kind_opt(state: &AppState, k: ApplicationKind, lang: Lang) -> KindOpt {
 }
 
 async fn new_page(state: &AppState, p: &PageCtx, c: &Citizen, form: NewForm, errors: Vec<FieldError>) -> Response {
-    // Every kind is offered: those the online route refuses can still be started here and finished at a counter.
-    let kinds = ApplicationKind::ALL.iter().map(|k| kind_opt(state, *k, p.lang)).collect();
+    // Every kind is offered: the fully online ones first (the first is preselected), then those that can only be
+    // started here and finished at a counter.
+    let online = &apps::online_rules(state).online_kinds;
+    let kinds = online.iter().chain(ApplicationKind::ALL.iter().filter(|k| !online.contains(k))).map(|k| kind_opt(state, *k, p.lang)).collect();
     let mut page =
         NewPage { p, kinds, kind: None, refusals: vec![], points: vec![], appointments: vec![], form: form.clone(), postage: format_yuan(state.config.postage_fen), errors };
     if c.verification == shenfen_store::Verification::None {
