@@ -35,7 +35,7 @@ pub use applications::{Application, ApplicationChanges, ApplicationEventRow, App
 pub use admin::{AdminStore, AuditFilter, Erased, MfaChallenge, NotificationRecord, QueueStats, StaffSecurity};
 pub use appointments::AppointmentStore;
 pub use cards::{Card, CardStore, ClaimedReminder};
-pub use payments::{PaymentStore, PaymentOrder, IdempotencyKey, CreateOutcome, OrderUpdate, Refund, ChannelTotal, CashShift, order_number};
+pub use payments::{PaymentStore, PaymentOrder, IdempotencyKey, CreateOutcome, NoticeApplied, NoticeChange, OrderUpdate, Refund, ChannelTotal, CashShift, order_number};
 pub use model::*;
 pub use notifications::{Failure, NewNotification, Notification, NotificationStore, PushSubscription, ReceiptOutcome, RetryPolicy, SmsTiming};
 pub use shipments::{NewShipment, NewTrackingEvent, Shipment, ShipmentEvent, ShipmentStore, TrackingStatus};
@@ -218,7 +218,35 @@ const STAFF_COLS: &str = "id, username, password_hash, display_name, role, scope
 const AUDIT_COLS: &str = "seq, at, actor_kind, actor_id, action, target, source_ip, detail, prev_hash, hash";
 
 macro_rules! sql_store {
-    ($store:ident, $row:ty, $backend:expr, $migrations:literal) => {
+    ($store:ident, $row:ty, $conn:ty, $backend:expr, $migrations:literal) => {
+        impl $store {
+            /// Appends to the audit chain inside the caller's transaction, so an action and its audit entry commit
+            /// together or not at all.
+            pub(crate) async fn append_audit_on(conn: &mut $conn, record: AuditRecord) -> Result<AuditEntry> {
+                // Bumping the head row first takes its lock, so concurrent appends (from any instance)
+                // queue here and the chain never forks.
+                let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash").fetch_one(&mut *conn).await?;
+                let seq: i64 = head.try_get("seq")?;
+                let prev_hash: String = head.try_get("hash")?;
+                let hash = audit::entry_hash(seq, &prev_hash, &record);
+                sqlx::query(&format!("INSERT INTO audit_log ({AUDIT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
+                    .bind(seq)
+                    .bind(record.at)
+                    .bind(record.actor_kind.as_str())
+                    .bind(&record.actor_id)
+                    .bind(&record.action)
+                    .bind(&record.target)
+                    .bind(&record.source_ip)
+                    .bind(&record.detail)
+                    .bind(&prev_hash)
+                    .bind(&hash)
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(&hash).execute(&mut *conn).await?;
+                Ok(AuditEntry { seq, record, prev_hash, hash })
+            }
+        }
+
         impl $store {
             fn citizen_row(row: &$row) -> Result<Citizen> {
                 Ok(Citizen {
@@ -688,32 +716,9 @@ macro_rules! sql_store {
                 let record = record.clone();
                 detached(async move {
                     let mut tx = pool.begin().await?;
-                    // Bumping the head row first takes its lock, so concurrent appends (from any instance)
-                    // queue here and the chain never forks.
-                    let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    let seq: i64 = head.try_get("seq")?;
-                    let prev_hash: String = head.try_get("hash")?;
-                    let hash = audit::entry_hash(seq, &prev_hash, &record);
-                    sqlx::query(&format!(
-                        "INSERT INTO audit_log ({AUDIT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-                    ))
-                    .bind(seq)
-                    .bind(record.at)
-                    .bind(record.actor_kind.as_str())
-                    .bind(&record.actor_id)
-                    .bind(&record.action)
-                    .bind(&record.target)
-                    .bind(&record.source_ip)
-                    .bind(&record.detail)
-                    .bind(&prev_hash)
-                    .bind(&hash)
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(&hash).execute(&mut *tx).await?;
+                    let entry = Self::append_audit_on(&mut tx, record).await?;
                     tx.commit().await?;
-                    Ok(AuditEntry { seq, record, prev_hash, hash })
+                    Ok(entry)
                 })
                 .await
             }
@@ -735,8 +740,8 @@ macro_rules! sql_store {
     };
 }
 
-sql_store!(SqliteStore, SqliteRow, Backend::Sqlite, "migrations/sqlite");
-sql_store!(PgStore, PgRow, Backend::Postgres, "migrations/postgres");
+sql_store!(SqliteStore, SqliteRow, sqlx::SqliteConnection, Backend::Sqlite, "migrations/sqlite");
+sql_store!(PgStore, PgRow, sqlx::PgConnection, Backend::Postgres, "migrations/postgres");
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0

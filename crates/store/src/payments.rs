@@ -182,6 +182,11 @@ pub trait PaymentStore: Send + Sync {
     async fn change_status(&self, order_no: &str, from: &[PaymentStatus], to: PaymentStatus, update: &OrderUpdate, now: Millis) -> Result<Option<PaymentOrder>>;
     /// Records a verified provider notification; `false` when this provider event was seen before.
     async fn first_notification(&self, provider: &str, provider_event_id: &str, order_no: &str, outcome: &str, now: Millis) -> Result<bool>;
+    /// A provider's notice, applied exactly once, in one transaction: the notice id is recorded (a duplicate
+    /// changes nothing), the order moves from one of `from` to `to`, and `audit` is appended when it moved. Either
+    /// all of it commits or none, so a crash between the steps cannot leave a notice marked seen whose status change
+    /// was lost (the provider's retry would then be taken for a duplicate).
+    async fn apply_notice(&self, n: &NoticeChange<'_>) -> Result<NoticeApplied>;
     /// Unfinished orders last changed before `before` (for the reconciliation job), oldest first.
     async fn unfinished_orders(&self, before: Millis, limit: i64) -> Result<Vec<PaymentOrder>>;
     /// Expires every `created`/`started` order whose deadline passed (one statement; a `submitted` one is left to
@@ -247,6 +252,29 @@ const SHIFT_COLS: &str = "id, point_id, staff_id, opened_at, closed_at, expected
 /// 32-character limit and alphanumeric as UnionPay requires.
 pub fn order_number() -> String {
     format!("SF{}", &uuid::Uuid::now_v7().simple().to_string()[..30]).to_uppercase()
+}
+
+/// What [`PaymentStore::apply_notice`] is asked to do.
+pub struct NoticeChange<'a> {
+    pub provider: &'a str,
+    pub provider_event_id: &'a str,
+    pub order_no: &'a str,
+    pub outcome: &'a str,
+    pub from: &'a [PaymentStatus],
+    pub to: PaymentStatus,
+    pub update: &'a OrderUpdate,
+    pub audit: crate::AuditRecord,
+    pub now: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum NoticeApplied {
+    /// Seen before: nothing changed.
+    Duplicate,
+    /// Recorded, but the order was not in a state the notice moves (already ended, or already in `to`).
+    Unchanged,
+    /// The order moved (its new row).
+    Changed(PaymentOrder),
 }
 
 macro_rules! sql_payments {
@@ -446,6 +474,65 @@ macro_rules! sql_payments {
                 .fetch_optional(&self.write)
                 .await?;
                 row.as_ref().map(Self::order_row).transpose()
+            }
+
+            async fn apply_notice(&self, n: &NoticeChange<'_>) -> Result<NoticeApplied> {
+                if n.from.is_empty() {
+                    return Ok(NoticeApplied::Unchanged);
+                }
+                let (provider, event_id, order_no, outcome) = (n.provider.to_string(), n.provider_event_id.to_string(), n.order_no.to_string(), n.outcome.to_string());
+                let (from, to, u, audit, now) = (n.from.to_vec(), n.to, n.update.clone(), n.audit.clone(), n.now);
+                let pool = self.write.clone();
+                detached(async move {
+                let mut tx = pool.begin().await?;
+                let r = sqlx::query(
+                    "INSERT INTO payment_notifications (provider, provider_event_id, order_no, outcome, received_at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (provider, provider_event_id) DO NOTHING",
+                )
+                .bind(&provider)
+                .bind(&event_id)
+                .bind(&order_no)
+                .bind(&outcome)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                if r.rows_affected() == 0 {
+                    return Ok(NoticeApplied::Duplicate);
+                }
+                let states = from.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ");
+                let row = sqlx::query(&format!(
+                    "UPDATE payment_orders SET status = $1, updated_at = $2, \
+                     channel = COALESCE($3, channel), provider_trade_no = COALESCE($4, provider_trade_no), \
+                     failure_code = COALESCE($5, failure_code), paid_at = COALESCE($6, paid_at), \
+                     point_id = COALESCE($7, point_id), staff_id = COALESCE($8, staff_id), \
+                     cash_received_fen = COALESCE($9, cash_received_fen), opened_at = COALESCE($11, opened_at) \
+                     WHERE order_no = $10 AND status IN ({states}) RETURNING {ORDER_COLS}"
+                ))
+                .bind(to.as_str())
+                .bind(now)
+                .bind(&u.channel)
+                .bind(&u.provider_trade_no)
+                .bind(&u.failure_code)
+                .bind(u.paid_at)
+                .bind(&u.point_id)
+                .bind(&u.staff_id)
+                .bind(u.cash_received_fen)
+                .bind(&order_no)
+                .bind(u.opened_at)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let out = match row {
+                    Some(row) => {
+                        let order = Self::order_row(&row)?;
+                        Self::append_audit_on(&mut tx, audit).await?;
+                        NoticeApplied::Changed(order)
+                    }
+                    None => NoticeApplied::Unchanged,
+                };
+                tx.commit().await?;
+                Ok(out)
+                })
+                .await
             }
 
             async fn first_notification(&self, provider: &str, provider_event_id: &str, order_no: &str, outcome: &str, now: Millis) -> Result<bool> {

@@ -226,31 +226,58 @@ pub async fn apply_notice(state: &AppState, provider: &str, our_merchant_id: &st
         tracing::warn!(provider, order = %order.order_no, "payment notice with a different amount");
         return Ok(NoticeResult::Rejected("wrong_amount"));
     }
-    if !state.store.first_notification(provider, &notice.event_id, &order.order_no, "applied", state.now_ms()).await? {
-        return Ok(NoticeResult::Duplicate);
-    }
     let system = Actor { kind: shenfen_store::ActorKind::System, id: format!("provider:{provider}"), ip: "-".into() };
-    match &notice.outcome {
-        NoticeOutcome::Paid { at } => {
-            let update = OrderUpdate {
-                channel: None,
-                provider_trade_no: notice.provider_trade_no.clone(),
-                paid_at: Some((at.unix_timestamp_nanos() / 1_000_000) as i64),
-                ..Default::default()
-            };
-            match apply(state, &order.order_no, PaymentEvent::Succeed, &update).await {
-                Ok(o) => state.audit(&system, "payment.success", &format!("payment:{}", o.order_no), serde_json::json!({ "amount_fen": o.amount_fen })).await?,
-                Err(_) => {
-                    let current = state.store.order_by_no(&order.order_no).await?.ok_or_else(order_not_found)?;
-                    if rules::late_success_needs_refund(to_domain(current.status)) {
-                        state
-                            .audit(&system, "payment.late_success", &format!("payment:{}", current.order_no), serde_json::json!({ "status": current.status.as_str(), "amount_fen": notice.amount_fen }))
-                            .await?;
-                        tracing::warn!(order = %current.order_no, "payment succeeded after the order ended; a refund is due");
-                    }
+    if let NoticeOutcome::Paid { at } = &notice.outcome {
+        // The common case, and the hot one: the notice id, the status change and its audit entry in one transaction.
+        let update = OrderUpdate {
+            channel: None,
+            provider_trade_no: notice.provider_trade_no.clone(),
+            paid_at: Some((at.unix_timestamp_nanos() / 1_000_000) as i64),
+            ..Default::default()
+        };
+        let now = state.now_ms();
+        let audit = shenfen_store::AuditRecord {
+            at: now,
+            actor_kind: system.kind,
+            actor_id: system.id.clone(),
+            action: "payment.success".into(),
+            target: format!("payment:{}", order.order_no),
+            source_ip: system.ip.clone(),
+            detail: serde_json::json!({ "amount_fen": order.amount_fen }).to_string(),
+        };
+        let from = from_states(PaymentEvent::Succeed);
+        let change = shenfen_store::NoticeChange {
+            provider,
+            provider_event_id: &notice.event_id,
+            order_no: &order.order_no,
+            outcome: "applied",
+            from: &from,
+            to: PaymentStatus::Success,
+            update: &update,
+            audit,
+            now,
+        };
+        match state.store.apply_notice(&change).await? {
+            shenfen_store::NoticeApplied::Duplicate => return Ok(NoticeResult::Duplicate),
+            shenfen_store::NoticeApplied::Changed(o) => crate::applications::payment_settled(state, &o.reference).await,
+            shenfen_store::NoticeApplied::Unchanged => {
+                let current = state.store.order_by_no(&order.order_no).await?.ok_or_else(order_not_found)?;
+                if rules::late_success_needs_refund(to_domain(current.status)) {
+                    state
+                        .audit(&system, "payment.late_success", &format!("payment:{}", current.order_no), serde_json::json!({ "status": current.status.as_str(), "amount_fen": notice.amount_fen }))
+                        .await?;
+                    tracing::warn!(order = %current.order_no, "payment succeeded after the order ended; a refund is due");
                 }
             }
         }
+        return Ok(NoticeResult::Applied);
+    }
+    if !state.store.first_notification(provider, &notice.event_id, &order.order_no, "applied", state.now_ms()).await? {
+        return Ok(NoticeResult::Duplicate);
+    }
+    match &notice.outcome {
+        // Handled above, in one transaction.
+        NoticeOutcome::Paid { .. } => {}
         NoticeOutcome::Failed { code } => {
             let update = OrderUpdate { failure_code: Some(code.chars().take(64).collect()), ..Default::default() };
             if apply(state, &order.order_no, PaymentEvent::Fail, &update).await.is_ok() {
