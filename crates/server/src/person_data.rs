@@ -293,14 +293,16 @@ pub async fn erase(state: &AppState, input: &str, reason: &str, actor: &Actor) -
     let reason = check_reason(reason)?;
     let c = find(state, input).await?;
     let before = summary(state, &c).await?;
-    let erased = state.store.erase_citizen(&c.id).await.map_err(refused)?;
-    state
-        .audit(
-            actor,
-            "person.erased",
-            &format!("citizen:{}", c.id),
-            json!({ "phone": before.phone_masked, "id_number": before.id_number_masked, "reason": reason, "counts": erased }),
-        )
-        .await?;
+    // The audit entry commits with the erasure itself (the store adds the counts), so neither happens alone.
+    let audit = shenfen_store::AuditRecord {
+        at: state.now_ms(),
+        actor_kind: actor.kind,
+        actor_id: actor.id.clone(),
+        action: "person.erased".into(),
+        target: format!("citizen:{}", c.id),
+        source_ip: actor.ip.clone(),
+        detail: json!({ "phone": before.phone_masked, "id_number": before.id_number_masked, "reason": reason }).to_string(),
+    };
+    let erased = state.store.erase_citizen(&c.id, &audit).await.map_err(refused)?;
     Ok((before, erased))
 }

@@ -183,7 +183,9 @@ pub trait AdminStore: Send + Sync {
     /// outcome, `Conflict("appointment_in_progress")` while the person is checked in at a counter, and
     /// `Conflict("person_busy")` when something of theirs got under way during the erasure itself.
     /// `NotFound` when there is no such account.
-    async fn erase_citizen(&self, citizen_id: &str) -> Result<Erased>;
+    /// Erases one person; `audit` (its `detail` a JSON object) is appended in the same transaction with the counts
+    /// added under `"counts"`, so an erasure never happens without its audit entry.
+    async fn erase_citizen(&self, citizen_id: &str, audit: &crate::AuditRecord) -> Result<Erased>;
 
     async fn queue_stats(&self, now: Millis) -> Result<QueueStats>;
 }
@@ -572,9 +574,10 @@ macro_rules! sql_admin {
                     .collect()
             }
 
-            async fn erase_citizen(&self, citizen_id: &str) -> Result<Erased> {
+            async fn erase_citizen(&self, citizen_id: &str, audit: &crate::AuditRecord) -> Result<Erased> {
                 let pool = self.write.clone();
                 let c = citizen_id.to_string();
+                let mut audit = audit.clone();
                 detached(async move {
                     let mut tx = pool.begin().await?;
                     let Some(row) = sqlx::query("SELECT phone FROM citizens WHERE id = $1").bind(&c).fetch_optional(&mut *tx).await? else {
@@ -670,6 +673,12 @@ macro_rules! sql_admin {
                         Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => return Err(StoreError::Conflict("person_busy")),
                         Err(other) => return Err(other.into()),
                     }
+                    let mut detail: serde_json::Value = serde_json::from_str(&audit.detail).unwrap_or_else(|_| serde_json::json!({}));
+                    if let Some(map) = detail.as_object_mut() {
+                        map.insert("counts".into(), serde_json::to_value(e).unwrap_or_default());
+                    }
+                    audit.detail = detail.to_string();
+                    Self::append_audit_on(&mut tx, audit).await?;
                     tx.commit().await?;
                     Ok(e)
                 })

@@ -269,7 +269,7 @@ both_backends!(erasing_a_person_is_all_or_nothing, |store| {
     // An application under way refuses erasure, and nothing changes.
     let live = app(Some(&c), S::UnderReview, None);
     insert_app(&store, &live).await;
-    assert!(matches!(store.erase_citizen(&c).await, Err(StoreError::Conflict("application_in_progress"))));
+    assert!(matches!(store.erase_citizen(&c, &erasure_audit(&c)).await, Err(StoreError::Conflict("application_in_progress"))));
     assert!(store.citizen(&c).await.unwrap().is_some());
     assert_eq!(store.appointments_of(&c).await.unwrap().len(), 2);
     let t = AppliedTransition {
@@ -290,10 +290,10 @@ both_backends!(erasing_a_person_is_all_or_nothing, |store| {
     // So does a payment still awaiting its outcome.
     let waiting = order(&c, &live.id, PaymentStatus::Started);
     store.create_order(&waiting, None).await.unwrap();
-    assert!(matches!(store.erase_citizen(&c).await, Err(StoreError::Conflict("payment_pending"))));
+    assert!(matches!(store.erase_citizen(&c, &erasure_audit(&c)).await, Err(StoreError::Conflict("payment_pending"))));
     store.change_status(&waiting.order_no, &[PaymentStatus::Started], PaymentStatus::Failed, &OrderUpdate::default(), NOW).await.unwrap().unwrap();
 
-    let e = store.erase_citizen(&c).await.unwrap();
+    let e = store.erase_citizen(&c, &erasure_audit(&c)).await.unwrap();
     assert_eq!((e.appointments, e.bookings_cancelled, e.drafts, e.applications_detached, e.payment_orders_detached), (2, 2, 1, 2, 2), "{e:?}");
     assert_eq!((e.sessions, e.sms_codes, e.notifications, e.card_records), (1, 1, 1, 1), "{e:?}");
     assert!(store.citizen(&c).await.unwrap().is_none());
@@ -314,5 +314,23 @@ both_backends!(erasing_a_person_is_all_or_nothing, |store| {
     assert!(store.card(&c).await.unwrap().is_none());
     assert!(store.notifications_of(&c).await.unwrap().is_empty());
     // Gone means gone.
-    assert!(matches!(store.erase_citizen(&c).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.erase_citizen(&c, &erasure_audit(&c)).await, Err(StoreError::NotFound)));
+    // Exactly one audit entry, written with the erasure (the refused attempts wrote none), counts included.
+    let entries: Vec<_> = store.audit_entries(0, 10_000).await.unwrap().into_iter().filter(|a| a.record.action == "person.erased").collect();
+    assert_eq!(entries.len(), 1);
+    let detail: serde_json::Value = serde_json::from_str(&entries[0].record.detail).unwrap();
+    assert_eq!((detail["reason"].as_str(), detail["counts"]["appointments"].as_u64()), (Some("test"), Some(2)));
+    assert!(shenfen_store::audit::verify_store(store.as_ref()).await.unwrap().is_ok());
 });
+
+fn erasure_audit(citizen_id: &str) -> AuditRecord {
+    AuditRecord {
+        at: 1_790_000_000_000,
+        actor_kind: ActorKind::Staff,
+        actor_id: "admin".into(),
+        action: "person.erased".into(),
+        target: format!("citizen:{citizen_id}"),
+        source_ip: "127.0.0.1".into(),
+        detail: r#"{"reason":"test"}"#.into(),
+    }
+}
