@@ -278,8 +278,55 @@ pub enum NoticeApplied {
 }
 
 macro_rules! sql_payments {
-    ($store:ident, $row:ty) => {
+    ($store:ident, $row:ty, $conn:ty) => {
         impl $store {
+            /// The conditional status change: `None` when the order is not in one of `from`.
+            async fn change_status_on(conn: &mut $conn, order_no: &str, from: &[PaymentStatus], to: PaymentStatus, u: &OrderUpdate, now: Millis) -> Result<Option<PaymentOrder>> {
+                if from.is_empty() {
+                    return Ok(None);
+                }
+                // The allowed starting states are a fixed vocabulary, so they are inlined rather than bound.
+                let states = from.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ");
+                let row = sqlx::query(&format!(
+                    "UPDATE payment_orders SET status = $1, updated_at = $2, \
+                     channel = COALESCE($3, channel), provider_trade_no = COALESCE($4, provider_trade_no), \
+                     failure_code = COALESCE($5, failure_code), paid_at = COALESCE($6, paid_at), \
+                     point_id = COALESCE($7, point_id), staff_id = COALESCE($8, staff_id), \
+                     cash_received_fen = COALESCE($9, cash_received_fen), opened_at = COALESCE($11, opened_at) \
+                     WHERE order_no = $10 AND status IN ({states}) RETURNING {ORDER_COLS}"
+                ))
+                .bind(to.as_str())
+                .bind(now)
+                .bind(&u.channel)
+                .bind(&u.provider_trade_no)
+                .bind(&u.failure_code)
+                .bind(u.paid_at)
+                .bind(&u.point_id)
+                .bind(&u.staff_id)
+                .bind(u.cash_received_fen)
+                .bind(order_no)
+                .bind(u.opened_at)
+                .fetch_optional(&mut *conn)
+                .await?;
+                row.as_ref().map(Self::order_row).transpose()
+            }
+
+            /// Records a provider notice id; `false` when it was seen before.
+            async fn record_notice_on(conn: &mut $conn, provider: &str, provider_event_id: &str, order_no: &str, outcome: &str, now: Millis) -> Result<bool> {
+                let r = sqlx::query(
+                    "INSERT INTO payment_notifications (provider, provider_event_id, order_no, outcome, received_at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (provider, provider_event_id) DO NOTHING",
+                )
+                .bind(provider)
+                .bind(provider_event_id)
+                .bind(order_no)
+                .bind(outcome)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
             fn order_row(r: &$row) -> Result<PaymentOrder> {
                 Ok(PaymentOrder {
                     id: r.try_get("id")?,
@@ -447,33 +494,8 @@ macro_rules! sql_payments {
             }
 
             async fn change_status(&self, order_no: &str, from: &[PaymentStatus], to: PaymentStatus, u: &OrderUpdate, now: Millis) -> Result<Option<PaymentOrder>> {
-                if from.is_empty() {
-                    return Ok(None);
-                }
-                // The allowed starting states are a fixed vocabulary, so they are inlined rather than bound.
-                let states = from.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ");
-                let row = sqlx::query(&format!(
-                    "UPDATE payment_orders SET status = $1, updated_at = $2, \
-                     channel = COALESCE($3, channel), provider_trade_no = COALESCE($4, provider_trade_no), \
-                     failure_code = COALESCE($5, failure_code), paid_at = COALESCE($6, paid_at), \
-                     point_id = COALESCE($7, point_id), staff_id = COALESCE($8, staff_id), \
-                     cash_received_fen = COALESCE($9, cash_received_fen), opened_at = COALESCE($11, opened_at) \
-                     WHERE order_no = $10 AND status IN ({states}) RETURNING {ORDER_COLS}"
-                ))
-                .bind(to.as_str())
-                .bind(now)
-                .bind(&u.channel)
-                .bind(&u.provider_trade_no)
-                .bind(&u.failure_code)
-                .bind(u.paid_at)
-                .bind(&u.point_id)
-                .bind(&u.staff_id)
-                .bind(u.cash_received_fen)
-                .bind(order_no)
-                .bind(u.opened_at)
-                .fetch_optional(&self.write)
-                .await?;
-                row.as_ref().map(Self::order_row).transpose()
+                let mut conn = self.write.acquire().await?;
+                Self::change_status_on(&mut conn, order_no, from, to, u, now).await
             }
 
             async fn apply_notice(&self, n: &NoticeChange<'_>) -> Result<NoticeApplied> {
@@ -484,70 +506,26 @@ macro_rules! sql_payments {
                 let (from, to, u, audit, now) = (n.from.to_vec(), n.to, n.update.clone(), n.audit.clone(), n.now);
                 let pool = self.write.clone();
                 detached(async move {
-                let mut tx = pool.begin().await?;
-                let r = sqlx::query(
-                    "INSERT INTO payment_notifications (provider, provider_event_id, order_no, outcome, received_at) VALUES ($1, $2, $3, $4, $5) \
-                     ON CONFLICT (provider, provider_event_id) DO NOTHING",
-                )
-                .bind(&provider)
-                .bind(&event_id)
-                .bind(&order_no)
-                .bind(&outcome)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                if r.rows_affected() == 0 {
-                    return Ok(NoticeApplied::Duplicate);
-                }
-                let states = from.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ");
-                let row = sqlx::query(&format!(
-                    "UPDATE payment_orders SET status = $1, updated_at = $2, \
-                     channel = COALESCE($3, channel), provider_trade_no = COALESCE($4, provider_trade_no), \
-                     failure_code = COALESCE($5, failure_code), paid_at = COALESCE($6, paid_at), \
-                     point_id = COALESCE($7, point_id), staff_id = COALESCE($8, staff_id), \
-                     cash_received_fen = COALESCE($9, cash_received_fen), opened_at = COALESCE($11, opened_at) \
-                     WHERE order_no = $10 AND status IN ({states}) RETURNING {ORDER_COLS}"
-                ))
-                .bind(to.as_str())
-                .bind(now)
-                .bind(&u.channel)
-                .bind(&u.provider_trade_no)
-                .bind(&u.failure_code)
-                .bind(u.paid_at)
-                .bind(&u.point_id)
-                .bind(&u.staff_id)
-                .bind(u.cash_received_fen)
-                .bind(&order_no)
-                .bind(u.opened_at)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let out = match row {
-                    Some(row) => {
-                        let order = Self::order_row(&row)?;
-                        Self::append_audit_on(&mut tx, audit).await?;
-                        NoticeApplied::Changed(order)
+                    let mut tx = pool.begin().await?;
+                    if !Self::record_notice_on(&mut tx, &provider, &event_id, &order_no, &outcome, now).await? {
+                        return Ok(NoticeApplied::Duplicate);
                     }
-                    None => NoticeApplied::Unchanged,
-                };
-                tx.commit().await?;
-                Ok(out)
+                    let out = match Self::change_status_on(&mut tx, &order_no, &from, to, &u, now).await? {
+                        Some(order) => {
+                            Self::append_audit_on(&mut tx, audit).await?;
+                            NoticeApplied::Changed(order)
+                        }
+                        None => NoticeApplied::Unchanged,
+                    };
+                    tx.commit().await?;
+                    Ok(out)
                 })
                 .await
             }
 
             async fn first_notification(&self, provider: &str, provider_event_id: &str, order_no: &str, outcome: &str, now: Millis) -> Result<bool> {
-                let r = sqlx::query(
-                    "INSERT INTO payment_notifications (provider, provider_event_id, order_no, outcome, received_at) VALUES ($1, $2, $3, $4, $5) \
-                     ON CONFLICT (provider, provider_event_id) DO NOTHING",
-                )
-                .bind(provider)
-                .bind(provider_event_id)
-                .bind(order_no)
-                .bind(outcome)
-                .bind(now)
-                .execute(&self.write)
-                .await?;
-                Ok(r.rows_affected() == 1)
+                let mut conn = self.write.acquire().await?;
+                Self::record_notice_on(&mut conn, provider, provider_event_id, order_no, outcome, now).await
             }
 
             async fn unfinished_orders(&self, before: Millis, limit: i64) -> Result<Vec<PaymentOrder>> {
@@ -923,5 +901,5 @@ macro_rules! sql_payments {
     };
 }
 
-sql_payments!(SqliteStore, SqliteRow);
-sql_payments!(PgStore, PgRow);
+sql_payments!(SqliteStore, SqliteRow, sqlx::SqliteConnection);
+sql_payments!(PgStore, PgRow, sqlx::PgConnection);
