@@ -289,15 +289,20 @@ async fn appointment_for_application(state: &AppState, citizen: &Citizen, appoin
         .on_field("appointment_id")
     };
     let a = state.store.appointment(appointment_id.trim()).await?.filter(|a| a.citizen_id == citizen.id).ok_or_else(invalid)?;
-    if !matches!(a.status, shenfen_store::AppointmentStatus::Booked | shenfen_store::AppointmentStatus::CheckedIn) {
-        return Err(invalid());
-    }
-    let slot = state.store.slot(&a.slot_id).await?.ok_or_else(invalid)?;
-    let today = crate::appointments::day_key(state.clock.today_cst());
-    if slot.day < today {
+    if upcoming_slot(state, &a).await?.is_none() {
         return Err(invalid());
     }
     Ok(a)
+}
+
+/// The slot of an appointment an application can still be finished at (booked or checked in, today or later);
+/// `None` for any other.
+pub async fn upcoming_slot(state: &AppState, a: &shenfen_store::Appointment) -> AppResult<Option<shenfen_store::Slot>> {
+    if !matches!(a.status, shenfen_store::AppointmentStatus::Booked | shenfen_store::AppointmentStatus::CheckedIn) {
+        return Ok(None);
+    }
+    let today = crate::appointments::day_key(state.clock.today_cst());
+    Ok(state.store.slot(&a.slot_id).await?.filter(|slot| slot.day >= today))
 }
 
 /// The citizen's own application; anyone else's is "not found" so numbers cannot be probed.

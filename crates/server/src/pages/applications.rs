@@ -293,17 +293,10 @@ async fn new_page(state: &AppState, p: &PageCtx, c: &Citizen, form: NewForm, err
 
 /// The citizen's booked appointments from today on, labelled with point, day and time.
 async fn upcoming_appointments(state: &AppState, c: &Citizen, lang: Lang) -> AppResult<Vec<AppointmentOpt>> {
-    let today = crate::appointments::day_key(state.clock.today_cst());
     let points = state.store.list_points().await?;
     let mut out = Vec::new();
     for a in state.store.appointments_of(&c.id).await? {
-        if !matches!(a.status, shenfen_store::AppointmentStatus::Booked | shenfen_store::AppointmentStatus::CheckedIn) {
-            continue;
-        }
-        let Some(slot) = state.store.slot(&a.slot_id).await? else { continue };
-        if slot.day < today {
-            continue;
-        }
+        let Some(slot) = apps::upcoming_slot(state, &a).await? else { continue };
         let point = points.iter().find(|p| p.id == a.point_id).map(|p| p.name.clone()).unwrap_or_default();
         let label = format!("{point} · {} {:02}:{:02} · {} {}", slot.day, slot.start_min / 60, slot.start_min % 60, lang.pick("预约码", "code"), a.code);
         out.push(AppointmentOpt { id: a.id, label });
