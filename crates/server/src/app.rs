@@ -27,24 +27,50 @@ use crate::i18n::{Lang, cookie_value};
 use crate::registry::{IdentityVerifier, PopulationRegistry};
 use crate::sms::SmsGateway;
 
-/// Wall clock in UTC milliseconds. Tests may pin it to exercise expiry over HTTP.
+/// Wall clock in UTC milliseconds. Tests may pin it to exercise expiry over HTTP, or run it off by an offset to
+/// play a machine whose clock is wrong (see `clock_guard`).
 #[derive(Clone, Default)]
-pub struct Clock(Option<Arc<AtomicI64>>);
+pub struct Clock(ClockKind);
+
+#[derive(Clone, Default)]
+enum ClockKind {
+    #[default]
+    System,
+    Fixed(Arc<AtomicI64>),
+    /// The system clock plus an adjustable offset.
+    Offset(Arc<AtomicI64>),
+}
 
 impl Clock {
     pub fn fixed(ms: i64) -> Self {
-        Clock(Some(Arc::new(AtomicI64::new(ms))))
+        Clock(ClockKind::Fixed(Arc::new(AtomicI64::new(ms))))
+    }
+    /// The system clock running `offset_ms` ahead (negative: behind).
+    pub fn offset(offset_ms: i64) -> Self {
+        Clock(ClockKind::Offset(Arc::new(AtomicI64::new(offset_ms))))
+    }
+    fn system_ms() -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
     }
     pub fn now_ms(&self) -> i64 {
         match &self.0 {
-            Some(t) => t.load(Ordering::SeqCst),
-            None => time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000,
+            ClockKind::System => Self::system_ms(),
+            ClockKind::Fixed(t) => t.load(Ordering::SeqCst),
+            ClockKind::Offset(o) => Self::system_ms() + o.load(Ordering::SeqCst),
         }
     }
+    /// Moves a pinned or offset clock on (a system clock cannot be moved).
     pub fn advance_ms(&self, by: i64) {
-        if let Some(t) = &self.0 {
-            t.fetch_add(by, Ordering::SeqCst);
+        match &self.0 {
+            ClockKind::System => {}
+            ClockKind::Fixed(t) | ClockKind::Offset(t) => {
+                t.fetch_add(by, Ordering::SeqCst);
+            }
         }
+    }
+    /// A clock pinned by a test, rather than a machine's clock.
+    pub fn is_pinned(&self) -> bool {
+        matches!(self.0, ClockKind::Fixed(_))
     }
     /// Today's date in China Standard Time (UTC+8), the calendar every rule here is stated in.
     pub fn today_cst(&self) -> time::Date {
@@ -77,6 +103,8 @@ pub struct Inner {
     pub web_push: Option<Arc<crate::notify::push::WebPush>>,
     pub metrics: PrometheusHandle,
     pub clock: Clock,
+    /// How far this instance's clock is from the database's, and whether that is too far (`clock_guard`).
+    pub clock_skew: crate::clock_guard::SkewState,
     /// Today's point loads, reused for up to a second (see `appointments::LoadCache`).
     pub live_loads: crate::appointments::LoadCache,
     /// Payment provider adapters (`None` only if the configuration could not build them; start-up refuses that
@@ -358,6 +386,9 @@ pub fn install_metrics() -> PrometheusHandle {
 /// Serves until SIGTERM or Ctrl-C, letting in-flight requests finish.
 pub async fn serve(state: AppState) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(state.config.listen).await?;
+    // The clock is judged before any job runs, and then every `clock.check_secs`.
+    crate::clock_guard::check(&state).await;
+    crate::clock_guard::spawn(state.clone());
     // Keep the booking horizon filled as days pass, send day-before reminders, mark no-shows (idempotent; every
     // instance may do it).
     let background = state.clone();
@@ -365,6 +396,9 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
         loop {
             tick.tick().await;
+            if !crate::clock_guard::may_run_jobs(&background) {
+                continue;
+            }
             if let Err(e) = crate::appointments::ensure_all_slots(&background).await {
                 tracing::warn!(error = %e, "slot generation failed; will retry");
             }
@@ -382,6 +416,9 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            if !crate::clock_guard::may_run_jobs(&payments) {
+                continue;
+            }
             if let Err(e) = crate::payments::housekeeping(&payments).await {
                 tracing::warn!(error = %e.message_en, "payment housekeeping failed; will retry");
             }
@@ -405,6 +442,9 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
             tokio::select! {
                 _ = shipments.shipments_wake.notified() => {}
                 _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+            }
+            if !crate::clock_guard::may_run_jobs(&shipments) {
+                continue;
             }
             if let Err(e) = crate::applications::apply_shipment_events(&shipments).await {
                 tracing::warn!(error = %e.message_en, "applying tracking events failed; will retry");

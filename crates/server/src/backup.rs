@@ -80,6 +80,13 @@ impl TempPath {
 impl Drop for TempPath {
     fn drop(&mut self) {
         if let Some(p) = self.0.take() {
+            // A snapshot is an SQLite database: a write that failed part-way (a full disk) can leave its journal
+            // or WAL beside it.
+            for suffix in ["-journal", "-wal", "-shm"] {
+                let mut side = p.clone().into_os_string();
+                side.push(suffix);
+                let _ = std::fs::remove_file(side);
+            }
             let _ = std::fs::remove_file(p);
         }
     }

@@ -133,6 +133,9 @@ pub fn spawn_expiry_job(state: AppState) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            if !crate::clock_guard::may_run_jobs(&state) {
+                continue;
+            }
             match run_expiry_reminders(&state).await {
                 Ok(run) if run.reminded > 0 => tracing::info!(reminded = run.reminded, taken_over = run.taken_over, "expiry reminders enqueued"),
                 Ok(_) => {}

@@ -23,6 +23,9 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Demo mode: generated secrets, sandbox providers, demo data seeded, `/dev/outbox` visible.
     pub demo: bool,
+    /// Demo mode only: seed a year of service history for the statistics, in the background, on first start
+    /// (benchmarks switch it off so it does not compete with what they measure).
+    pub demo_history: bool,
     /// Set when served behind TLS so cookies carry `Secure`.
     pub secure_cookies: bool,
     /// Trust the first `X-Forwarded-For` hop (only when a reverse proxy you run sets it).
@@ -51,6 +54,8 @@ pub struct Config {
     pub retention: crate::retention::RetentionConfig,
     /// Service statistics: the assumptions behind "trips and time saved" (`shenfen_domain::stats::SavingsModel`).
     pub stats: shenfen_domain::stats::SavingsModel,
+    /// The instance's clock compared with the database's: how far off it may be before the instance stands down.
+    pub clock: crate::clock_guard::ClockGuardConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -437,6 +442,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             database_url: None,
             demo: true,
+            demo_history: true,
             secure_cookies: false,
             behind_proxy: false,
             public_url: "http://127.0.0.1:8080".into(),
@@ -452,6 +458,7 @@ impl Default for Config {
             logistics: Default::default(),
             retention: Default::default(),
             stats: Default::default(),
+            clock: Default::default(),
         }
     }
 }

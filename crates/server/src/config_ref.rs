@@ -11,6 +11,7 @@ use crate::config::Config;
 const SOURCES: &[&str] = &[
     include_str!("config.rs"),
     include_str!("retention.rs"),
+    include_str!("clock_guard.rs"),
     include_str!("logistics/config.rs"),
     include_str!("../../domain/src/appointments.rs"),
     include_str!("../../domain/src/eligibility.rs"),

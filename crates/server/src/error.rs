@@ -103,6 +103,18 @@ impl AppError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", zh, en)
     }
 
+    /// The database is unreachable or restarting. A write that failed this way either committed whole or not at
+    /// all (each is one transaction), so repeating the request — with its Idempotency-Key where it takes one — is
+    /// safe.
+    pub fn database_unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            "服务暂时不可用，请稍后再试。您已提交的数据不会丢失。",
+            "The service is briefly unavailable; please try again shortly. Nothing you already submitted is lost.",
+        )
+    }
+
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -171,6 +183,10 @@ impl From<StoreError> for AppError {
                 "Complete primary verification first.",
             ),
             StoreError::Conflict(what) => AppError::new(StatusCode::CONFLICT, "conflict", format!("操作冲突:{what}"), format!("Conflict: {what}")),
+            other if other.is_unavailable() => {
+                tracing::error!(error = %other, "database unavailable");
+                AppError::database_unavailable()
+            }
             other => {
                 tracing::error!(error = %other, "storage failure");
                 AppError::internal()

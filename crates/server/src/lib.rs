@@ -11,6 +11,7 @@ pub mod cards;
 pub mod bench;
 pub mod backup;
 pub mod cli;
+pub mod clock_guard;
 pub mod config;
 pub mod config_ref;
 pub mod crypto;
@@ -60,6 +61,9 @@ pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppStat
         // The statistics' demo history takes a while on a fresh database: in the background, the server is up meanwhile.
         let demo_state = state.clone();
         tokio::spawn(async move {
+            if !demo_state.config.demo_history {
+                return;
+            }
             match demo::history::seed(&demo_state, &Default::default()).await {
                 Ok(r) if r.skipped => {}
                 Ok(r) => tracing::info!(citizens = r.citizens, visits = r.visits, payments = r.payments, applications = r.applications, "seeded demo history"),
@@ -95,6 +99,7 @@ pub fn assemble(config: Config, store: shenfen_store::DynStore, keys: crypto::Ke
         store,
         keys,
         clock,
+        clock_skew: Default::default(),
         live_loads: Default::default(),
         payment_providers: payments::providers::from_config(&config, &config.public_url)
             .map_err(|e| tracing::error!(error = %e, "payment providers not available"))

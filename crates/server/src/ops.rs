@@ -22,15 +22,26 @@ pub fn router(openapi: Arc<utoipa::openapi::OpenApi>) -> Router<AppState> {
         .route("/api/docs", get(move |page: crate::pages::PageCtx| async move { crate::pages::api_docs(&page, &openapi) }))
 }
 
-/// Ready when the database answers.
+/// Ready when the database answers within a second. A balancer polls this every few seconds: while the database
+/// restarts, the pool would wait its full acquire timeout for a connection, and the answer must not.
+/// An instance whose clock is too far off (`clock_guard`) is not ready either.
 async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
-    match state.store.ping().await {
-        Ok(()) => Ok(Json(serde_json::json!({ "status": "ready", "database": format!("{:?}", state.store.backend()).to_lowercase() }))),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            Err(AppError::unavailable("数据库暂不可用。", "The database is not reachable."))
-        }
+    if state.clock_skew.skewed() {
+        let secs = state.clock_skew.skew_ms() as f64 / 1000.0;
+        return Err(AppError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "clock_skew",
+            format!("本实例时钟与数据库相差 {secs:.1} 秒，已暂停服务，请校准时间（NTP）。"),
+            format!("This instance's clock is {secs:.1} s off the database's; it stands down until the time is corrected (NTP)."),
+        ));
     }
+    let failure = match tokio::time::timeout(std::time::Duration::from_secs(1), state.store.ping()).await {
+        Ok(Ok(())) => return Ok(Json(serde_json::json!({ "status": "ready", "database": format!("{:?}", state.store.backend()).to_lowercase() }))),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "no answer within 1 s".to_string(),
+    };
+    tracing::warn!(error = %failure, "readiness check failed");
+    Err(AppError::unavailable("数据库暂不可用。", "The database is not reachable."))
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
@@ -41,6 +52,8 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 /// Database-wide gauges, read at scrape time (every instance reports the same figures; alert on `max`). A failed
 /// read leaves the previous values and shows in `shenfen_gauge_errors_total`.
 async fn sample_gauges(state: &AppState) {
+    // This instance's own figure (per instance, not database-wide): its clock against the database's.
+    metrics::gauge!("shenfen_clock_skew_seconds").set(state.clock_skew.skew_ms() as f64 / 1000.0);
     match state.store.queue_stats(state.now_ms()).await {
         Ok(q) => {
             metrics::gauge!("shenfen_notification_queue_due").set(q.notifications_due as f64);

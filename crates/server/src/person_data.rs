@@ -1,6 +1,7 @@
 //! One person's data on request (PIPL arts. 45 and 47): an administrator finds the person by mobile number or ID
 //! number, exports everything the platform holds about them as one JSON document, or erases it. Both are audited
-//! (`person.exported`, `person.erased`, with masked identifiers only). Called by the administrators' page
+//! (`person.exported`, `person.erased`, with masked identifiers only). Only province-wide administrators may do
+//! it ([`authorize`]). Called by the administrators' page
 //! (`pages/people.rs`), the API (`api/people.rs`) and `shenfen person …` (`cli.rs`).
 //!
 //! What erasure keeps, and why: finished applications stay for their legal retention period (see
@@ -17,7 +18,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use shenfen_domain::idnumber::IdNumber;
 use shenfen_domain::phone::MobileNumber;
-use shenfen_store::{Citizen, Erased, StoreError};
+use shenfen_store::{Citizen, Erased, Role, ScopeKind, Staff, StoreError};
 
 use crate::app::{Actor, AppState};
 use crate::error::{AppError, AppResult};
@@ -48,6 +49,24 @@ impl Who {
         }
         Err(AppError::invalid("person_query_invalid", "请输入 11 位手机号或 18 位身份证号。", "Enter an 11-digit mobile number or an 18-character ID number.").on_field("query"))
     }
+}
+
+/// Who may find, export or erase a person: an administrator of the whole province. A person's data spans every
+/// district they dealt with, so a district or point administrator — who sees only their area's applications —
+/// cannot act on it (`person_data_province_only`, 403).
+pub fn authorize(staff: &Staff) -> AppResult<()> {
+    if staff.role != Role::Admin {
+        return Err(AppError::forbidden());
+    }
+    if staff.scope.kind != ScopeKind::Province {
+        return Err(AppError::new(
+            StatusCode::FORBIDDEN,
+            "person_data_province_only",
+            "个人信息的查询、导出和删除须由省级管理员办理。",
+            "Finding, exporting and erasing a person's data is for province-wide administrators.",
+        ));
+    }
+    Ok(())
 }
 
 fn not_found() -> AppError {

@@ -175,6 +175,9 @@ pub fn spawn(state: AppState) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            if !crate::clock_guard::may_run_jobs(&state) {
+                continue;
+            }
             match run_if_due(&state).await {
                 Ok(Some(r)) => tracing::info!(?r, "retention run done"),
                 Ok(None) => {}

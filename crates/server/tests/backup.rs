@@ -249,6 +249,39 @@ fn a_backup_that_cannot_be_written_leaves_nothing() {
     assert!(files_in(&out.0).is_empty(), "no partial backup: {:?}", files_in(&out.0));
 }
 
+/// A real full disk: the backup goes to a tmpfs far smaller than the database. Mounting needs root (CI runs as
+/// root); elsewhere the test skips visibly.
+#[test]
+fn a_backup_onto_a_full_disk_fails_clearly_and_leaves_nothing() {
+    struct Mount(PathBuf);
+    impl Drop for Mount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let data = TempDir::new();
+    assert!(shenfen().env("SHENFEN_DATA_DIR", &data.0).arg("seed-demo").status().unwrap().success());
+    let db_bytes = std::fs::metadata(data.0.join("shenfen.db")).unwrap().len();
+    let disk = TempDir::new();
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"]).arg(&disk.0).output().map(|o| o.status.success()).unwrap_or(false);
+    if !mounted {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI runs as root and must be able to mount a small tmpfs for this test");
+        eprintln!("SKIPPED: cannot mount a tmpfs (not root)");
+        return;
+    }
+    let _mount = Mount(disk.0.clone());
+    assert!(db_bytes > 64 * 1024, "the database ({db_bytes} bytes) must not fit on the 64 KiB disk");
+    let o = shenfen().env("SHENFEN_DATA_DIR", &data.0).env("SHENFEN_LOG", "warn").args(["backup", "--to"]).arg(&disk.0).output().unwrap();
+    assert!(!o.status.success(), "a backup onto a full disk must fail");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("the disk is full") && !err.contains("panicked"), "a clear error naming the cause: {err}");
+    assert!(files_in(&disk.0).is_empty(), "no partial backup: {:?}", files_in(&disk.0));
+    // The database itself is untouched: a backup elsewhere works.
+    let elsewhere = TempDir::new();
+    let o = shenfen().env("SHENFEN_DATA_DIR", &data.0).env("SHENFEN_LOG", "warn").args(["backup", "--to"]).arg(&elsewhere.0).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 #[test]
 fn backup_and_restore_commands() {
     let data = TempDir::new();

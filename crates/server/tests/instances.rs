@@ -111,3 +111,55 @@ async fn three_instances_never_overbook() {
     let booked = state.store.appointments_on(&point.id, day).await.unwrap().into_iter().filter(|a| a.slot_id == slot_id).count();
     assert_eq!(booked as i64, capacity, "every confirmed booking is stored");
 }
+
+/// An instance whose clock runs two minutes ahead would see the other instances' leases as expired and take their
+/// jobs (sending SMS twice). It measures its clock against the database's, stands down — not ready, no background
+/// jobs — and comes back by itself once its clock is corrected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_instance_with_a_wrong_clock_stands_down_until_it_is_corrected() {
+    use shenfen_server::app::Clock;
+    use shenfen_server::clock_guard;
+    use shenfen_store::{Channel, NewNotification};
+    let Some(apps) = TestApp::postgres_cluster_clocks(vec![Clock::default(), Clock::offset(120_000)], |_| {}).await else { return };
+    let (sound, skewed) = (&apps[0], &apps[1]);
+    let c = http();
+    assert!(clock_guard::check(&sound.state).await.unwrap().abs() < 2_000);
+    let skew = clock_guard::check(&skewed.state).await.unwrap();
+    assert!((118_000..122_000).contains(&skew), "measured against the database clock: {skew}");
+    assert_eq!(c.get(sound.url("/readyz")).send().await.unwrap().status(), 200);
+    let r = c.get(skewed.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "clock_skew");
+
+    // A job the sound instance is sending (a 60 s lease) looks abandoned to the skewed clock.
+    let now = sound.state.now_ms();
+    let citizen = sound.state.store.citizen_for_phone("13800000091", now).await.unwrap();
+    let job = NewNotification {
+        citizen_id: citizen.id,
+        event_kind: "appointment_booked".into(),
+        dedupe_key: "clock-skew-1".into(),
+        channel: Channel::Sms,
+        template: "appointment_booked".into(),
+        vars: r#"{"point":"庐阳区受理点","day":"2026-12-01","time":"09:00","service":"换领","code":"ABC123"}"#.into(),
+        phone: Some("13800000091".into()),
+        not_before: now,
+        now,
+    };
+    let id = sound.state.store.enqueue_notification(&job).await.unwrap().unwrap();
+    assert_eq!(sound.state.store.claim_sms(&sound.state.worker_id, 10, now, now + 60_000).await.unwrap().len(), 1);
+    // The skewed instance's worker stands down, inline delivery included...
+    assert_eq!(shenfen_server::notify::run_once(&skewed.state).await.unwrap(), 0);
+    shenfen_server::notify::deliver_by_id(&skewed.state, &id).await.unwrap();
+    let n = sound.state.store.notification(&id).await.unwrap().unwrap();
+    assert_eq!((n.leased_by.as_deref(), n.attempts), (Some(sound.state.worker_id.as_str()), 1), "the lease stays with its holder");
+    // ...which matters: by its clock the lease has run out, and a claim would take the job over.
+    let t = skewed.state.now_ms();
+    assert!(n.lease_until.unwrap() < t, "the skewed clock sees the lease as expired");
+
+    // NTP corrects the clock: the next check puts the instance back in service.
+    skewed.state.clock.advance_ms(-120_000);
+    assert!(clock_guard::check(&skewed.state).await.unwrap().abs() < 2_000);
+    assert_eq!(c.get(skewed.url("/readyz")).send().await.unwrap().status(), 200);
+    assert!(clock_guard::may_run_jobs(&skewed.state));
+}

@@ -243,12 +243,29 @@ on_both!(only_administrators_reach_a_persons_data, |app| {
     let c = http();
     let reviewer = app.staff_token(&c, "reviewer").await;
     let (citizen_token, _) = app.direct_citizen_session("13900004321").await;
+    // An administrator of one district: a person's data spans districts, so it is not theirs to handle.
+    let hash = shenfen_server::accounts::hash_password("district-admin-pass").unwrap();
+    let district_admin = Staff {
+        id: new_id(),
+        username: "admin.shushan".into(),
+        password_hash: hash,
+        display_name: "蜀山分局管理员".into(),
+        role: Role::Admin,
+        scope: Scope { kind: ScopeKind::District, code: "340104".into() },
+        active: true,
+        created_at: app.state.now_ms(),
+    };
+    app.state.store.insert_staff(&district_admin).await.unwrap();
+    let r = c.post(app.url("/api/v1/auth/staff-sessions")).json(&json!({ "username": "admin.shushan", "password": "district-admin-pass" })).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let district_admin: String = r.json::<Value>().await.unwrap()["token"].as_str().unwrap().into();
     for (path, body) in [
         ("/api/v1/admin/people/search", json!({ "query": PHONE })),
         ("/api/v1/admin/people/export", json!({ "query": PHONE })),
         ("/api/v1/admin/people/erase", json!({ "query": PHONE, "reason": "试图删除", "confirm": true })),
     ] {
         assert_eq!(c.post(app.url(path)).bearer_auth(&reviewer).json(&body).send().await.unwrap().status(), 403, "{path}");
+        assert_eq!(code_of(c.post(app.url(path)).bearer_auth(&district_admin).json(&body).send().await.unwrap()).await, (403, "person_data_province_only".into()), "{path}");
         assert!(matches!(c.post(app.url(path)).bearer_auth(&citizen_token).json(&body).send().await.unwrap().status().as_u16(), 401 | 403), "{path}");
         assert_eq!(c.post(app.url(path)).json(&body).send().await.unwrap().status(), 401, "{path}");
     }

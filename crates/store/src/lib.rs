@@ -37,7 +37,7 @@ pub use appointments::AppointmentStore;
 pub use cards::{Card, CardStore, ClaimedReminder};
 pub use payments::{PaymentStore, PaymentOrder, IdempotencyKey, CreateOutcome, NoticeApplied, NoticeChange, OrderUpdate, Refund, ChannelTotal, CashShift, order_number};
 pub use model::*;
-pub use notifications::{Failure, NewNotification, Notification, NotificationStore, PushSubscription, ReceiptOutcome, RetryPolicy, SmsTiming};
+pub use notifications::{Failure, NewNotification, Notification, NotificationStore, PushSubscription, Receipt, ReceiptOutcome, RetryPolicy, SentJob, SmsTiming};
 pub use shipments::{NewShipment, NewTrackingEvent, Shipment, ShipmentEvent, ShipmentStore, TrackingStatus};
 pub use stats::{CycleRow, StatKind, StatRow, StatsFilter, StatsStore, UserBase};
 
@@ -56,6 +56,25 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// The database could not be reached or is restarting (connection lost or refused, pool exhausted, server
+    /// shutting down or starting up, SQLite busy past its timeout): nothing was written, and the same request
+    /// is likely to succeed shortly. The service answers 503 rather than 500 for these.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Database(e) = self else { return false };
+        match e {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed | sqlx::Error::Tls(_) => true,
+            sqlx::Error::Database(db) => {
+                let code = db.code().unwrap_or_default();
+                // PostgreSQL: class 08 connection exceptions, admin/crash shutdown, cannot connect now, too many
+                // connections. SQLite: SQLITE_BUSY (5) and SQLITE_LOCKED (6) after the busy timeout.
+                code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300" | "5" | "6")
+            }
+            _ => false,
+        }
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +89,9 @@ pub trait Store: AdminStore + ApplicationStore + AppointmentStore + CardStore + 
     async fn migrate(&self) -> Result<()>;
     /// A trivial round trip, for `/readyz`.
     async fn ping(&self) -> Result<()>;
+    /// The database server's own clock, in UTC milliseconds: the reference every instance compares its clock
+    /// with (leases and due times are written by one instance and read by another).
+    async fn database_now_ms(&self) -> Result<Millis>;
 
     // Citizens
     async fn citizen_for_phone(&self, phone: &str, now: Millis) -> Result<Citizen>;
@@ -104,7 +126,11 @@ pub trait Store: AdminStore + ApplicationStore + AppointmentStore + CardStore + 
     async fn hit_rate_limit(&self, bucket: &str, window_start: Millis, limit: u32) -> Result<bool>;
 
     // The sandbox SMS gateway's outbox
-    async fn insert_outbox(&self, message: &OutboxMessage) -> Result<()>;
+    /// Stores messages in the outbox (the sandboxes' and the demo's stand-in for handsets), all or none.
+    async fn insert_outbox_many(&self, messages: &[OutboxMessage]) -> Result<()>;
+    async fn insert_outbox(&self, message: &OutboxMessage) -> Result<()> {
+        self.insert_outbox_many(std::slice::from_ref(message)).await
+    }
     async fn outbox(&self, phone: Option<&str>, limit: u32) -> Result<Vec<OutboxMessage>>;
 
     // Acceptance points
@@ -204,6 +230,18 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
+            // sqlx pings every connection it hands out by default: a whole round trip before each statement. A
+            // connection in steady use is known to be alive, so only one that sat idle for a while is tested
+            // (a dead one is dropped and replaced within the same acquire, e.g. after PostgreSQL restarted).
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for < Duration::from_secs(1) {
+                        return Ok(true);
+                    }
+                    Ok(sqlx::Connection::ping(conn).await.is_ok())
+                })
+            })
             .connect_with(options)
             .await?;
         Ok(Self { read: pool.clone(), write: pool })
@@ -349,6 +387,14 @@ macro_rules! sql_store {
             async fn ping(&self) -> Result<()> {
                 sqlx::query("SELECT 1").execute(&self.read).await?;
                 Ok(())
+            }
+
+            async fn database_now_ms(&self) -> Result<Millis> {
+                let sql = match $backend {
+                    Backend::Postgres => "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) AS now_ms",
+                    Backend::Sqlite => "SELECT CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER) AS now_ms",
+                };
+                Ok(sqlx::query(sql).fetch_one(&self.read).await?.try_get("now_ms")?)
             }
 
             async fn citizen_for_phone(&self, phone: &str, now: Millis) -> Result<Citizen> {
@@ -634,14 +680,18 @@ macro_rules! sql_store {
                 Ok(row.is_some())
             }
 
-            async fn insert_outbox(&self, m: &OutboxMessage) -> Result<()> {
-                sqlx::query("INSERT INTO sms_outbox (id, phone, body, created_at) VALUES ($1, $2, $3, $4)")
-                    .bind(&m.id)
-                    .bind(&m.phone)
-                    .bind(&m.body)
-                    .bind(m.created_at)
-                    .execute(&self.write)
-                    .await?;
+            async fn insert_outbox_many(&self, messages: &[OutboxMessage]) -> Result<()> {
+                if messages.is_empty() {
+                    return Ok(());
+                }
+                // One statement for the lot (the sandboxes store what arrives together in one go).
+                let values: Vec<String> = (0..messages.len()).map(|i| format!("(${}, ${}, ${}, ${})", 4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4)).collect();
+                let sql = format!("INSERT INTO sms_outbox (id, phone, body, created_at) VALUES {}", values.join(", "));
+                let mut q = sqlx::query(&sql);
+                for m in messages {
+                    q = q.bind(&m.id).bind(&m.phone).bind(&m.body).bind(m.created_at);
+                }
+                q.execute(&self.write).await?;
                 Ok(())
             }
 

@@ -106,6 +106,24 @@ pub struct SmsTiming {
     pub attempts: i64,
 }
 
+/// A provider accepted a claimed job (see [`NotificationStore::mark_sent_many`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentJob {
+    pub id: String,
+    pub provider: String,
+    pub provider_message_id: String,
+    pub at: Millis,
+}
+
+/// A carrier's delivery report for one message, by the provider's message id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub provider_message_id: String,
+    pub delivered: bool,
+    /// The carrier's code when it failed (kept as the message's error).
+    pub error: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReceiptOutcome {
     /// The message moved to `delivered` / `permanent-failure`.
@@ -118,8 +136,13 @@ pub enum ReceiptOutcome {
 
 #[async_trait]
 pub trait NotificationStore: Send + Sync {
-    /// Inserts unless this (dedupe key, channel) exists; `Some(id)` for the one caller that inserted it.
-    async fn enqueue_notification(&self, n: &NewNotification) -> Result<Option<String>>;
+    /// Inserts each row unless its (dedupe key, channel) exists, all in one transaction (an event's in-app
+    /// message and SMS job land together or not at all); per row, `Some(id)` for the one caller that inserted it.
+    async fn enqueue_notifications(&self, rows: &[NewNotification]) -> Result<Vec<Option<String>>>;
+    /// [`Self::enqueue_notifications`] of one row.
+    async fn enqueue_notification(&self, n: &NewNotification) -> Result<Option<String>> {
+        Ok(self.enqueue_notifications(std::slice::from_ref(n)).await?.pop().flatten())
+    }
     async fn notification(&self, id: &str) -> Result<Option<Notification>>;
     async fn notifications_by_dedupe(&self, dedupe_key: &str) -> Result<Vec<Notification>>;
     /// Claims up to `limit` due SMS jobs (new, retry-due, or whose lease expired) for `worker` until
@@ -128,13 +151,25 @@ pub trait NotificationStore: Send + Sync {
     /// Claims one specific job if it is due (the enqueuing request delivers its own message at once rather than
     /// waiting for the next worker tick); `None` when it is not due or another worker has it.
     async fn claim_sms_by_id(&self, id: &str, worker: &str, now: Millis, lease_until: Millis) -> Result<Option<Notification>>;
-    /// The provider accepted the message. `false` if the lease was lost (another worker owns the job now).
-    async fn mark_sent(&self, id: &str, worker: &str, provider: &str, provider_message_id: &str, now: Millis) -> Result<bool>;
+    /// The provider accepted these messages, recorded in one transaction (a busy worker records the sends that
+    /// finished together at once). Per job, `false` if the lease was lost (another worker owns the job now).
+    async fn mark_sent_many(&self, worker: &str, sent: &[SentJob]) -> Result<Vec<bool>>;
+    /// [`Self::mark_sent_many`] of one job.
+    async fn mark_sent(&self, id: &str, worker: &str, provider: &str, provider_message_id: &str, now: Millis) -> Result<bool> {
+        let job = SentJob { id: id.into(), provider: provider.into(), provider_message_id: provider_message_id.into(), at: now };
+        Ok(self.mark_sent_many(worker, std::slice::from_ref(&job)).await?.pop().unwrap_or(false))
+    }
     /// Records a failed attempt of a claimed job: permanent failures end it, retryable ones are rescheduled with
     /// back-off until `policy.max_attempts`, then dead-lettered. Returns the new status (None: lease lost).
     async fn mark_failed(&self, job: &Notification, worker: &str, failure: Failure, error: &str, policy: RetryPolicy, now: Millis) -> Result<Option<NotificationStatus>>;
-    /// Applies a delivery receipt by the provider's message id. Idempotent.
-    async fn record_receipt(&self, provider: &str, provider_message_id: &str, delivered: bool, error: &str, at: Millis) -> Result<ReceiptOutcome>;
+    /// Applies a provider's batch of delivery receipts (providers post them as arrays) in one transaction, each
+    /// by the provider's message id. Idempotent.
+    async fn record_receipts(&self, provider: &str, receipts: &[Receipt], at: Millis) -> Result<Vec<ReceiptOutcome>>;
+    /// [`Self::record_receipts`] of one receipt.
+    async fn record_receipt(&self, provider: &str, provider_message_id: &str, delivered: bool, error: &str, at: Millis) -> Result<ReceiptOutcome> {
+        let r = Receipt { provider_message_id: provider_message_id.into(), delivered, error: error.into() };
+        Ok(self.record_receipts(provider, std::slice::from_ref(&r), at).await?.pop().unwrap_or(ReceiptOutcome::Unknown))
+    }
 
     /// The citizen's in-app notifications, newest first.
     async fn inapp_notifications(&self, citizen_id: &str, limit: u32) -> Result<Vec<Notification>>;
@@ -171,12 +206,18 @@ const PUSH_COLS: &str = "id, citizen_id, endpoint, p256dh, auth, lang, created_a
 const COLS: &str = "id, citizen_id, event_kind, dedupe_key, channel, template, vars, phone, status, attempts, next_attempt_at, \
      lease_until, leased_by, provider, provider_message_id, error, created_at, sent_at, delivered_at, read_at";
 
+/// SMS jobs whose worker died holding the lease, oldest lease first (written to match the partial index
+/// `notifications_sms_leased`: SQLite uses a partial index only when the query repeats its condition).
+const LEASE_EXPIRED: &str = "channel = 'sms' AND status = 'sending' AND lease_until < $3 ORDER BY lease_until";
+/// New and retry-due SMS jobs whose time has come, oldest first (matches `notifications_sms_due`).
+const DUE_NEW_OR_RETRY: &str = "channel = 'sms' AND status IN ('created', 'temporary-failure') AND next_attempt_at <= $3 ORDER BY next_attempt_at";
+
 /// Due SMS jobs: new or retry-due ones whose time has come, and jobs whose worker died holding the lease.
 const DUE: &str = "channel = 'sms' AND ((status IN ('created', 'temporary-failure') AND next_attempt_at <= $3) \
      OR (status = 'sending' AND lease_until < $3))";
 
 macro_rules! sql_notifications {
-    ($store:ident, $row:ty, $claim:expr) => {
+    ($store:ident, $row:ty, $lock:expr) => {
         impl $store {
             fn push_row(r: &$row) -> Result<PushSubscription> {
                 Ok(PushSubscription {
@@ -220,33 +261,47 @@ macro_rules! sql_notifications {
 
         #[async_trait]
         impl NotificationStore for $store {
-            async fn enqueue_notification(&self, n: &NewNotification) -> Result<Option<String>> {
-                // In-app messages are delivered the moment they exist; SMS ones wait for the worker.
-                let (status, delivered_at) = match n.channel {
-                    Channel::InApp => (NotificationStatus::Delivered, Some(n.now)),
-                    Channel::Sms => (NotificationStatus::Created, None),
-                };
-                let id = new_id();
-                let r = sqlx::query(
+            async fn enqueue_notifications(&self, rows: &[NewNotification]) -> Result<Vec<Option<String>>> {
+                if rows.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // One statement for all rows (atomic on its own); RETURNING names the rows this call inserted.
+                const PER_ROW: usize = 12;
+                let values: Vec<String> = (0..rows.len())
+                    .map(|i| {
+                        let p: Vec<String> = (1..=PER_ROW).map(|k| format!("${}", i * PER_ROW + k)).collect();
+                        format!("({})", p.join(", "))
+                    })
+                    .collect();
+                let sql = format!(
                     "INSERT INTO notifications (id, citizen_id, event_kind, dedupe_key, channel, template, vars, phone, status, \
-                     attempts, next_attempt_at, created_at, delivered_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12) \
-                     ON CONFLICT (dedupe_key, channel) DO NOTHING",
-                )
-                .bind(&id)
-                .bind(&n.citizen_id)
-                .bind(&n.event_kind)
-                .bind(&n.dedupe_key)
-                .bind(n.channel.as_str())
-                .bind(&n.template)
-                .bind(&n.vars)
-                .bind(&n.phone)
-                .bind(status.as_str())
-                .bind(n.not_before)
-                .bind(n.now)
-                .bind(delivered_at)
-                .execute(&self.write)
-                .await?;
-                Ok((r.rows_affected() == 1).then_some(id))
+                     next_attempt_at, created_at, delivered_at) VALUES {} ON CONFLICT (dedupe_key, channel) DO NOTHING RETURNING id",
+                    values.join(", ")
+                );
+                let ids: Vec<String> = rows.iter().map(|_| new_id()).collect();
+                let mut q = sqlx::query(&sql);
+                for (n, id) in rows.iter().zip(&ids) {
+                    // In-app messages are delivered the moment they exist; SMS ones wait for the worker.
+                    let (status, delivered_at) = match n.channel {
+                        Channel::InApp => (NotificationStatus::Delivered, Some(n.now)),
+                        Channel::Sms => (NotificationStatus::Created, None),
+                    };
+                    q = q
+                        .bind(id)
+                        .bind(&n.citizen_id)
+                        .bind(&n.event_kind)
+                        .bind(&n.dedupe_key)
+                        .bind(n.channel.as_str())
+                        .bind(&n.template)
+                        .bind(&n.vars)
+                        .bind(&n.phone)
+                        .bind(status.as_str())
+                        .bind(n.not_before)
+                        .bind(n.now)
+                        .bind(delivered_at);
+                }
+                let inserted: std::collections::HashSet<String> = q.fetch_all(&self.write).await?.iter().map(|r| r.try_get("id")).collect::<std::result::Result<_, _>>()?;
+                Ok(ids.into_iter().map(|id| inserted.contains(&id).then_some(id)).collect())
             }
 
             async fn notification(&self, id: &str) -> Result<Option<Notification>> {
@@ -263,18 +318,29 @@ macro_rules! sql_notifications {
             }
 
             async fn claim_sms(&self, worker: &str, limit: u32, now: Millis, lease_until: Millis) -> Result<Vec<Notification>> {
-                let rows = sqlx::query(&format!(
-                    "UPDATE notifications SET status = 'sending', lease_until = $1, leased_by = $2, attempts = attempts + 1 \
-                     WHERE id IN ({}) RETURNING {COLS}",
-                    $claim
-                ))
-                .bind(lease_until)
-                .bind(worker)
-                .bind(now)
-                .bind(i64::from(limit))
-                .fetch_all(&self.write)
-                .await?;
-                let mut jobs = rows.iter().map(Self::notification_row).collect::<Result<Vec<_>>>()?;
+                // Two claims, each an ordered scan of its partial index (migration 0010): jobs whose worker died
+                // holding the lease first (they are the oldest), then due jobs, oldest first.
+                let mut jobs = Vec::new();
+                for candidates in [LEASE_EXPIRED, DUE_NEW_OR_RETRY] {
+                    let room = i64::from(limit) - jobs.len() as i64;
+                    if room <= 0 {
+                        break;
+                    }
+                    let rows = sqlx::query(&format!(
+                        "UPDATE notifications SET status = 'sending', lease_until = $1, leased_by = $2, attempts = attempts + 1 \
+                         WHERE id IN (SELECT id FROM notifications WHERE {candidates} LIMIT $4{}) RETURNING {COLS}",
+                        $lock
+                    ))
+                    .bind(lease_until)
+                    .bind(worker)
+                    .bind(now)
+                    .bind(room)
+                    .fetch_all(&self.write)
+                    .await?;
+                    for r in &rows {
+                        jobs.push(Self::notification_row(r)?);
+                    }
+                }
                 jobs.sort_by_key(|j| j.next_attempt_at);
                 Ok(jobs)
             }
@@ -293,19 +359,11 @@ macro_rules! sql_notifications {
                 row.as_ref().map(Self::notification_row).transpose()
             }
 
-            async fn mark_sent(&self, id: &str, worker: &str, provider: &str, provider_message_id: &str, now: Millis) -> Result<bool> {
-                let r = sqlx::query(
-                    "UPDATE notifications SET status = 'sent', provider = $1, provider_message_id = $2, sent_at = $3, lease_until = NULL, error = NULL \
-                     WHERE id = $4 AND status = 'sending' AND leased_by = $5",
-                )
-                .bind(provider)
-                .bind(provider_message_id)
-                .bind(now)
-                .bind(id)
-                .bind(worker)
-                .execute(&self.write)
-                .await?;
-                Ok(r.rows_affected() == 1)
+            async fn mark_sent_many(&self, worker: &str, sent: &[SentJob]) -> Result<Vec<bool>> {
+                if sent.is_empty() {
+                    return Ok(Vec::new());
+                }
+                self.mark_sent_batch(worker, sent).await
             }
 
             async fn mark_failed(&self, job: &Notification, worker: &str, failure: Failure, error: &str, policy: RetryPolicy, now: Millis) -> Result<Option<NotificationStatus>> {
@@ -329,33 +387,28 @@ macro_rules! sql_notifications {
                 Ok((r.rows_affected() == 1).then_some(status))
             }
 
-            async fn record_receipt(&self, provider: &str, provider_message_id: &str, delivered: bool, error: &str, at: Millis) -> Result<ReceiptOutcome> {
-                let (status, delivered_at, error) = if delivered {
-                    (NotificationStatus::Delivered, Some(at), None)
-                } else {
-                    (NotificationStatus::PermanentFailure, None, Some(error))
-                };
-                // Only a message still waiting for its receipt moves: a replay finds it final and changes nothing.
-                let r = sqlx::query(
-                    "UPDATE notifications SET status = $1, delivered_at = $2, error = $3 \
-                     WHERE provider = $4 AND provider_message_id = $5 AND status = 'sent'",
-                )
-                .bind(status.as_str())
-                .bind(delivered_at)
-                .bind(error)
-                .bind(provider)
-                .bind(provider_message_id)
-                .execute(&self.write)
-                .await?;
-                if r.rows_affected() == 1 {
-                    return Ok(ReceiptOutcome::Applied);
+            async fn record_receipts(&self, provider: &str, receipts: &[Receipt], at: Millis) -> Result<Vec<ReceiptOutcome>> {
+                if receipts.is_empty() {
+                    return Ok(Vec::new());
                 }
-                let known = sqlx::query("SELECT 1 FROM notifications WHERE provider = $1 AND provider_message_id = $2")
-                    .bind(provider)
-                    .bind(provider_message_id)
-                    .fetch_optional(&self.write)
-                    .await?;
-                Ok(if known.is_some() { ReceiptOutcome::AlreadyFinal } else { ReceiptOutcome::Unknown })
+                // A batch may name one message twice (a replay inside the batch): the first report counts.
+                let mut seen = std::collections::HashSet::new();
+                let first: Vec<&Receipt> = receipts.iter().filter(|r| seen.insert(r.provider_message_id.as_str())).collect();
+                let (applied, known) = self.apply_receipts(provider, &first, at).await?;
+                let mut counted = std::collections::HashSet::new();
+                Ok(receipts
+                    .iter()
+                    .map(|r| {
+                        let id = r.provider_message_id.as_str();
+                        if applied.contains(id) && counted.insert(id) {
+                            ReceiptOutcome::Applied
+                        } else if applied.contains(id) || known.contains(id) {
+                            ReceiptOutcome::AlreadyFinal
+                        } else {
+                            ReceiptOutcome::Unknown
+                        }
+                    })
+                    .collect())
             }
 
             async fn inapp_notifications(&self, citizen_id: &str, limit: u32) -> Result<Vec<Notification>> {
@@ -515,6 +568,113 @@ macro_rules! sql_notifications {
 }
 
 // SQLite has one writer, so the UPDATE's own subquery is already exclusive.
-sql_notifications!(SqliteStore, SqliteRow, format!("SELECT id FROM notifications WHERE {DUE} ORDER BY next_attempt_at LIMIT $4"));
+sql_notifications!(SqliteStore, SqliteRow, "");
 // PostgreSQL: lock the candidates and skip rows another worker holds, so concurrent claimers split the queue.
-sql_notifications!(PgStore, PgRow, format!("SELECT id FROM notifications WHERE {DUE} ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED"));
+sql_notifications!(PgStore, PgRow, " FOR UPDATE SKIP LOCKED");
+
+/// Provider ids of the receipts that moved a message, and of those that named a known message already final.
+type ReceiptsApplied = (std::collections::HashSet<String>, std::collections::HashSet<String>);
+
+fn receipt_status(r: &Receipt) -> (&'static str, Option<&str>) {
+    if r.delivered { (NotificationStatus::Delivered.as_str(), None) } else { (NotificationStatus::PermanentFailure.as_str(), Some(r.error.as_str())) }
+}
+
+const MARK_SENT_ONE: &str = "UPDATE notifications SET status = 'sent', provider = $1, provider_message_id = $2, sent_at = $3, lease_until = NULL, \
+     error = NULL WHERE id = $4 AND status = 'sending' AND leased_by = $5";
+const RECEIPT_ONE: &str = "UPDATE notifications SET status = $1, delivered_at = CASE WHEN $1 = 'delivered' THEN $2 END, error = $3 \
+     WHERE provider = $4 AND provider_message_id = $5 AND status = 'sent'";
+
+// SQLite: statements are cheap calls into the library, so a batch is its statements in one transaction (one
+// commit) on the single writer.
+impl SqliteStore {
+    async fn mark_sent_batch(&self, worker: &str, sent: &[SentJob]) -> Result<Vec<bool>> {
+        let mut tx = self.write.begin().await?;
+        let mut recorded = Vec::with_capacity(sent.len());
+        for job in sent {
+            let r = sqlx::query(MARK_SENT_ONE).bind(&job.provider).bind(&job.provider_message_id).bind(job.at).bind(&job.id).bind(worker).execute(&mut *tx).await?;
+            recorded.push(r.rows_affected() == 1);
+        }
+        tx.commit().await?;
+        Ok(recorded)
+    }
+
+    async fn apply_receipts(&self, provider: &str, receipts: &[&Receipt], at: Millis) -> Result<ReceiptsApplied> {
+        let mut tx = self.write.begin().await?;
+        let (mut applied, mut known) = (std::collections::HashSet::new(), std::collections::HashSet::new());
+        for r in receipts {
+            let (status, error) = receipt_status(r);
+            let moved = sqlx::query(RECEIPT_ONE).bind(status).bind(at).bind(error).bind(provider).bind(&r.provider_message_id).execute(&mut *tx).await?;
+            if moved.rows_affected() == 1 {
+                applied.insert(r.provider_message_id.clone());
+            } else if sqlx::query("SELECT 1 FROM notifications WHERE provider = $1 AND provider_message_id = $2")
+                .bind(provider)
+                .bind(&r.provider_message_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some()
+            {
+                known.insert(r.provider_message_id.clone());
+            }
+        }
+        tx.commit().await?;
+        Ok((applied, known))
+    }
+}
+
+// PostgreSQL: one statement per batch, the rows' values passed as arrays and joined by `unnest` (each statement is
+// a round trip, and a per-row CASE would cost quadratic time).
+impl PgStore {
+    async fn mark_sent_batch(&self, worker: &str, sent: &[SentJob]) -> Result<Vec<bool>> {
+        let ids: Vec<&str> = sent.iter().map(|j| j.id.as_str()).collect();
+        let providers: Vec<&str> = sent.iter().map(|j| j.provider.as_str()).collect();
+        let message_ids: Vec<&str> = sent.iter().map(|j| j.provider_message_id.as_str()).collect();
+        let ats: Vec<Millis> = sent.iter().map(|j| j.at).collect();
+        let rows = sqlx::query(
+            "UPDATE notifications n SET status = 'sent', provider = v.provider, provider_message_id = v.message_id, sent_at = v.at, \
+             lease_until = NULL, error = NULL \
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS v(id, provider, message_id, at) \
+             WHERE n.id = v.id AND n.status = 'sending' AND n.leased_by = $5 RETURNING n.id",
+        )
+        .bind(&ids)
+        .bind(&providers)
+        .bind(&message_ids)
+        .bind(&ats)
+        .bind(worker)
+        .fetch_all(&self.write)
+        .await?;
+        let recorded: std::collections::HashSet<String> = rows.iter().map(|r| r.try_get("id")).collect::<std::result::Result<_, _>>()?;
+        Ok(sent.iter().map(|j| recorded.contains(&j.id)).collect())
+    }
+
+    async fn apply_receipts(&self, provider: &str, receipts: &[&Receipt], at: Millis) -> Result<ReceiptsApplied> {
+        let ids: Vec<&str> = receipts.iter().map(|r| r.provider_message_id.as_str()).collect();
+        let statuses: Vec<&str> = receipts.iter().map(|r| receipt_status(r).0).collect();
+        let errors: Vec<Option<&str>> = receipts.iter().map(|r| receipt_status(r).1).collect();
+        let rows = sqlx::query(
+            "UPDATE notifications n SET status = v.status, delivered_at = CASE WHEN v.status = 'delivered' THEN $2 END, error = v.error \
+             FROM unnest($3::text[], $4::text[], $5::text[]) AS v(message_id, status, error) \
+             WHERE n.provider = $1 AND n.provider_message_id = v.message_id AND n.status = 'sent' RETURNING n.provider_message_id",
+        )
+        .bind(provider)
+        .bind(at)
+        .bind(&ids)
+        .bind(&statuses)
+        .bind(&errors)
+        .fetch_all(&self.write)
+        .await?;
+        let applied: std::collections::HashSet<String> = rows.iter().map(|r| r.try_get("provider_message_id")).collect::<std::result::Result<_, _>>()?;
+        let rest: Vec<&str> = ids.iter().copied().filter(|id| !applied.contains(*id)).collect();
+        let mut known = std::collections::HashSet::new();
+        if !rest.is_empty() {
+            for r in sqlx::query("SELECT provider_message_id FROM notifications WHERE provider = $1 AND provider_message_id = ANY($2::text[])")
+                .bind(provider)
+                .bind(&rest)
+                .fetch_all(&self.write)
+                .await?
+            {
+                known.insert(r.try_get::<String, _>("provider_message_id")?);
+            }
+        }
+        Ok((applied, known))
+    }
+}

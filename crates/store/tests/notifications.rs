@@ -72,6 +72,35 @@ both_backends!(claim_send_receipt, |store| {
     assert_eq!(store.record_receipt("tencent", "biz-1", true, "", NOW).await.unwrap(), ReceiptOutcome::Unknown, "ids are per provider");
 });
 
+both_backends!(batches_record_each_row_on_its_own_terms, |store| {
+    let c = citizen(&store, "13800000209").await;
+    // An event's two rows go in together; a replayed event inserts neither again.
+    let inapp = NewNotification { channel: Channel::InApp, phone: None, ..sms(&c, "ev-b1") };
+    let ids = store.enqueue_notifications(&[inapp.clone(), sms(&c, "ev-b1")]).await.unwrap();
+    assert!(ids.iter().all(Option::is_some), "{ids:?}");
+    assert_eq!(store.enqueue_notifications(&[inapp, sms(&c, "ev-b1")]).await.unwrap(), vec![None, None]);
+    let a = ids[1].clone().unwrap();
+    let b = store.enqueue_notification(&sms(&c, "ev-b2")).await.unwrap().unwrap();
+    let other = store.enqueue_notification(&NewNotification { not_before: NOW + 1, ..sms(&c, "ev-b3") }).await.unwrap().unwrap();
+    assert_eq!(store.claim_sms("w1", 10, NOW, NOW + 30_000).await.unwrap().len(), 2);
+    assert_eq!(store.claim_sms("w2", 10, NOW + 1, NOW + 30_000).await.unwrap()[0].id, other);
+
+    // One batch of acceptances: the lease holder's rows move, the row leased to another worker does not.
+    let sent = |id: &str, msg: &str| SentJob { id: id.into(), provider: "aliyun".into(), provider_message_id: msg.into(), at: NOW + 1 };
+    let recorded = store.mark_sent_many("w1", &[sent(&a, "m-a"), sent(&other, "m-x"), sent(&b, "m-b")]).await.unwrap();
+    assert_eq!(recorded, vec![true, false, true]);
+    assert_eq!(store.notification(&other).await.unwrap().unwrap().status, NotificationStatus::Sending);
+
+    // One batch of receipts: applied, a replay within the batch, unknown, failed.
+    let receipt = |msg: &str, delivered: bool| Receipt { provider_message_id: msg.into(), delivered, error: if delivered { String::new() } else { "MK:0005".into() } };
+    let outcomes = store.record_receipts("aliyun", &[receipt("m-a", true), receipt("m-a", false), receipt("m-zz", true), receipt("m-b", false)], NOW + 2).await.unwrap();
+    assert_eq!(outcomes, vec![ReceiptOutcome::Applied, ReceiptOutcome::AlreadyFinal, ReceiptOutcome::Unknown, ReceiptOutcome::Applied]);
+    assert_eq!(store.notification(&a).await.unwrap().unwrap().status, NotificationStatus::Delivered);
+    let nb = store.notification(&b).await.unwrap().unwrap();
+    assert_eq!((nb.status, nb.error.as_deref()), (NotificationStatus::PermanentFailure, Some("MK:0005")));
+    assert!(store.record_receipts("aliyun", &[], NOW).await.unwrap().is_empty());
+});
+
 both_backends!(failed_receipt_is_permanent, |store| {
     let c = citizen(&store, "13800000203").await;
     let id = store.enqueue_notification(&sms(&c, "ev-3")).await.unwrap().unwrap();

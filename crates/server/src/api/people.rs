@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use shenfen_store::{Erased, Role};
+use shenfen_store::Erased;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -29,10 +29,10 @@ pub struct PersonQuery {
 
 /// Find a person by mobile number or ID number: masked identifiers and counts (administrators).
 #[utoipa::path(post, path = "/api/v1/admin/people/search", tag = "admin", security(("bearer" = [])), request_body = PersonQuery,
-    responses((status = 200, body = Summary), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody, description = "`person_not_found`"),
+    responses((status = 200, body = Summary), (status = 403, body = ErrorBody, description = "not an administrator, or `person_data_province_only`"), (status = 404, body = ErrorBody, description = "`person_not_found`"),
         (status = 422, body = ErrorBody, description = "not a mobile or ID number")))]
 async fn search(State(state): State<AppState>, user: StaffUser, ApiJson(q): ApiJson<PersonQuery>) -> AppResult<Json<Summary>> {
-    user.require(&[Role::Admin])?;
+    person_data::authorize(&user.0)?;
     let c = person_data::find(&state, &q.query).await?;
     Ok(Json(person_data::summary(&state, &c).await?))
 }
@@ -43,7 +43,7 @@ async fn search(State(state): State<AppState>, user: StaffUser, ApiJson(q): ApiJ
     responses((status = 200, body = Object, description = "the export document (`format`: `shenfen.person-export/1`)"), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn export(State(state): State<AppState>, user: StaffUser, ApiJson(q): ApiJson<PersonQuery>) -> AppResult<Json<serde_json::Value>> {
-    user.require(&[Role::Admin])?;
+    person_data::authorize(&user.0)?;
     let (_, doc) = person_data::export(&state, &q.query, &user.1.actor()).await?;
     Ok(Json(doc))
 }
@@ -77,7 +77,7 @@ pub struct ErasureDone {
     responses((status = 200, body = ErasureDone), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "bad query, missing reason or confirmation")))]
 async fn erase(State(state): State<AppState>, user: StaffUser, ApiJson(req): ApiJson<ErasureRequest>) -> AppResult<Json<ErasureDone>> {
-    user.require(&[Role::Admin])?;
+    person_data::authorize(&user.0)?;
     person_data::check_reason(&req.reason)?;
     if !req.confirm {
         return Err(person_data::confirmation_required());

@@ -34,6 +34,8 @@ impl Server {
             .env("SHENFEN_LISTEN", addr.to_string())
             .env("SHENFEN_DATA_DIR", dir)
             .env("SHENFEN_PUBLIC_URL", format!("http://{addr}"))
+            // A year of demo history seeding in the background would compete with whatever is being measured.
+            .env("SHENFEN_DEMO_HISTORY", "false")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::json;
 use shenfen_gateways::{aliyun_sms, tencent_sms};
-use shenfen_store::ReceiptOutcome;
+use shenfen_store::{Receipt, ReceiptOutcome};
 
 use crate::app::AppState;
 use crate::error::AppError;
@@ -48,16 +48,20 @@ async fn receipt(State(state): State<AppState>, Path((provider, token)): Path<(S
         },
         _ => return AppError::not_found().into_response(),
     };
-    for (id, delivered, code) in receipts {
-        match state.store.record_receipt(&provider, &id, delivered, &code, now).await {
-            Ok(ReceiptOutcome::Applied) => {
-                metrics::counter!("sms_receipts_total", "provider" => provider.clone(), "delivered" => delivered.to_string()).increment(1);
-                tracing::info!(provider = %provider, delivered, code = %code, "delivery receipt applied");
+    let receipts: Vec<Receipt> = receipts.into_iter().map(|(provider_message_id, delivered, error)| Receipt { provider_message_id, delivered, error }).collect();
+    // A database failure is the one case where the provider should try again later.
+    let outcomes = match state.store.record_receipts(&provider, &receipts, now).await {
+        Ok(o) => o,
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    for (r, outcome) in receipts.iter().zip(outcomes) {
+        match outcome {
+            ReceiptOutcome::Applied => {
+                metrics::counter!("sms_receipts_total", "provider" => provider.clone(), "delivered" => r.delivered.to_string()).increment(1);
+                tracing::info!(provider = %provider, delivered = r.delivered, code = %r.error, "delivery receipt applied");
             }
-            Ok(ReceiptOutcome::AlreadyFinal) => tracing::info!(provider = %provider, "replayed delivery receipt ignored"),
-            Ok(ReceiptOutcome::Unknown) => tracing::warn!(provider = %provider, "delivery receipt for an unknown message id ignored"),
-            // A database failure is the one case where the provider should try again later.
-            Err(e) => return AppError::from(e).into_response(),
+            ReceiptOutcome::AlreadyFinal => tracing::info!(provider = %provider, "replayed delivery receipt ignored"),
+            ReceiptOutcome::Unknown => tracing::warn!(provider = %provider, "delivery receipt for an unknown message id ignored"),
         }
     }
     ack(&provider)

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use shenfen_store::{Channel, Failure, NewNotification, Notification, NotificationStatus, OutboxMessage, RetryPolicy, new_id};
+use shenfen_store::{Channel, Failure, NewNotification, Notification, NotificationStatus, OutboxMessage, Receipt, RetryPolicy, SentJob, new_id};
 
 use crate::app::AppState;
 use crate::config::{Config, SmsProviderKind};
@@ -164,14 +164,15 @@ pub async fn enqueue_for_worker(state: &AppState, event: NotificationEvent) -> R
     Ok(())
 }
 
-/// Writes the in-app message and the SMS job; returns the SMS job's id and due time when this call created it.
+/// Writes the in-app message and the SMS job (one transaction); returns the SMS job's id and due time when this
+/// call created it.
 async fn record(state: &AppState, event: NotificationEvent) -> Result<Option<(String, i64)>, AppError> {
     let template = event.kind.template();
     template.check_vars(&event.vars)?;
     let citizen = state.store.citizen(&event.citizen_id).await?.ok_or_else(AppError::not_found)?;
     let now = state.now_ms();
     let vars = serde_json::to_string(&event.vars).map_err(|_| AppError::internal())?;
-    let base = NewNotification {
+    let inapp = NewNotification {
         citizen_id: citizen.id.clone(),
         event_kind: template.name.into(),
         dedupe_key: event.dedupe_key.clone(),
@@ -182,43 +183,116 @@ async fn record(state: &AppState, event: NotificationEvent) -> Result<Option<(St
         not_before: now,
         now,
     };
-    if let Some(inapp_id) = state.store.enqueue_notification(&base).await? {
+    let due = not_before(&state.config, event.kind, now);
+    let sms = NewNotification { channel: Channel::Sms, phone: Some(citizen.phone.clone()), not_before: due, ..inapp.clone() };
+    let created = state.store.enqueue_notifications(&[inapp, sms]).await?;
+    let (inapp_id, sms_id) = match created.as_slice() {
+        [inapp_id, sms_id] => (inapp_id.clone(), sms_id.clone()),
+        _ => return Err(AppError::internal()),
+    };
+    if let Some(inapp_id) = inapp_id {
         // Pages open on this instance hear of it now; other instances' hubs find it on their next look.
         state.live.poke();
         // Browsers that opted in get it pushed, unless it is a non-urgent message in quiet hours.
-        if not_before(&state.config, event.kind, now) <= now {
+        if due <= now {
             push::push_new(state, &citizen.id, inapp_id, template.urgent);
         }
     }
-    let sms = NewNotification { channel: Channel::Sms, phone: Some(citizen.phone.clone()), not_before: not_before(&state.config, event.kind, now), ..base };
-    let created = state.store.enqueue_notification(&sms).await?;
-    if created.is_some() {
+    if sms_id.is_some() {
         metrics::counter!("notifications_enqueued_total", "kind" => template.name).increment(1);
     }
-    Ok(created.map(|id| (id, sms.not_before)))
+    Ok(sms_id.map(|id| (id, due)))
 }
 
 /// Claims and sends one job now if it is still due (another worker may already have it: then nothing happens).
 pub async fn deliver_by_id(state: &AppState, id: &str) -> Result<(), AppError> {
+    // A clock far off would misjudge leases: the job waits for a worker on a sound instance.
+    if !crate::clock_guard::may_run_jobs(state) {
+        return Ok(());
+    }
     let now = state.now_ms();
     if let Some(job) = state.store.claim_sms_by_id(id, &state.worker_id, now, now + state.config.notify.lease_secs * 1000).await? {
-        deliver(state, job).await?;
+        let accepted = send(state, job).await?;
+        record_accepted(state, accepted.into_iter().collect()).await?;
     }
     Ok(())
 }
 
 /// One pass of the worker: claims a batch of due jobs and sends them. Returns how many were processed.
+/// Nothing, while this instance's clock is too far from the database's (it would take over live leases).
 pub async fn run_once(state: &AppState) -> Result<usize, AppError> {
+    if !crate::clock_guard::may_run_jobs(state) {
+        return Ok(0);
+    }
     let now = state.now_ms();
     let jobs = state.store.claim_sms(&state.worker_id, state.config.notify.batch, now, now + state.config.notify.lease_secs * 1000).await?;
     let n = jobs.len();
-    // Each send is a round trip to the provider: a batch's jobs go side by side, up to `concurrency` at once.
-    let results: Vec<_> = futures_util::stream::iter(jobs).map(|job| deliver(state, job)).buffer_unordered(state.config.notify.concurrency.max(1)).collect().await;
-    results.into_iter().collect::<Result<Vec<()>, AppError>>()?;
-    Ok(n)
+    let concurrency = state.config.notify.concurrency.max(1);
+    // Each send is a round trip to the provider: a batch's jobs go side by side, up to `concurrency` at once. The
+    // acceptances are written down by a recorder alongside, which takes everything that finished while it was
+    // writing in one statement — so sending never waits for the database, and a busy worker writes in groups.
+    let (accepted_tx, accepted_rx) = tokio::sync::mpsc::unbounded_channel();
+    let recorder = tokio::spawn(record_continuously(state.clone(), accepted_rx));
+    let mut sends = futures_util::stream::iter(jobs).map(|job| send(state, job)).buffer_unordered(concurrency);
+    let mut first_error = None;
+    while let Some(result) = sends.next().await {
+        match result {
+            Ok(Some(accepted)) => {
+                let _ = accepted_tx.send(accepted);
+            }
+            Ok(None) => {}
+            // Keep going after an error: the other sends already happened and must be recorded.
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    drop(accepted_tx);
+    match recorder.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            first_error.get_or_insert(e);
+        }
+        Err(_) => {
+            first_error.get_or_insert(AppError::internal());
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(n),
+    }
 }
 
-async fn deliver(state: &AppState, job: Notification) -> Result<(), AppError> {
+/// Most acceptances written in one statement.
+const RECORD_GROUP: usize = 256;
+
+/// Writes acceptances as they arrive until the sender hangs up: each write takes all that are waiting.
+async fn record_continuously(state: AppState, mut arriving: tokio::sync::mpsc::UnboundedReceiver<Accepted>) -> Result<(), AppError> {
+    let mut first_error = None;
+    while let Some(first) = arriving.recv().await {
+        let mut group = vec![first];
+        while group.len() < RECORD_GROUP {
+            match arriving.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = record_accepted(&state, group).await {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// A job the provider accepted, not yet written down.
+struct Accepted {
+    job: Notification,
+    provider_message_id: String,
+}
+
+/// Sends one claimed job. Refusals and failures are recorded here; an acceptance is returned for
+/// [`record_accepted`].
+async fn send(state: &AppState, job: Notification) -> Result<Option<Accepted>, AppError> {
     let masked = job.phone.as_deref().map(mask_phone).unwrap_or_default();
     let policy = retry_policy(&state.config);
     let Some(sms) = outgoing(&job) else {
@@ -226,23 +300,13 @@ async fn deliver(state: &AppState, job: Notification) -> Result<(), AppError> {
         let dead = RetryPolicy { max_attempts: 0, ..policy };
         state.store.mark_failed(&job, &state.worker_id, Failure::Retryable, "unrenderable", dead, state.now_ms()).await?;
         tracing::error!(id = %job.id, template = %job.template, "notification cannot be rendered; dead-lettered");
-        return Ok(());
+        return Ok(None);
     };
     let provider = state.sms_provider.clone();
     let outcome = provider.submit(&sms).await;
     let now = state.now_ms();
     match outcome {
-        SendOutcome::Accepted { provider_message_id } => {
-            if !state.store.mark_sent(&job.id, &state.worker_id, provider.name(), &provider_message_id, now).await? {
-                tracing::warn!(id = %job.id, "lease lost before the send was recorded");
-            }
-            // The outbox provider has no carrier behind it: acceptance is delivery.
-            if provider.name() == "outbox" {
-                state.store.record_receipt("outbox", &provider_message_id, true, "", now).await?;
-            }
-            metrics::counter!("sms_sent_total", "provider" => provider.name()).increment(1);
-            tracing::info!(phone = %masked, provider = provider.name(), "SMS accepted by provider");
-        }
+        SendOutcome::Accepted { provider_message_id } => return Ok(Some(Accepted { job, provider_message_id })),
         SendOutcome::Rejected { code } => {
             state.store.mark_failed(&job, &state.worker_id, Failure::Permanent, &code, policy, now).await?;
             tracing::warn!(phone = %masked, code = %code, "SMS rejected permanently");
@@ -255,6 +319,34 @@ async fn deliver(state: &AppState, job: Notification) -> Result<(), AppError> {
                 tracing::warn!(phone = %masked, attempts = job.attempts, reason = %reason, "SMS not sent; will retry");
             }
         }
+    }
+    Ok(None)
+}
+
+/// Writes down acceptances, all in one transaction.
+async fn record_accepted(state: &AppState, accepted: Vec<Accepted>) -> Result<(), AppError> {
+    if accepted.is_empty() {
+        return Ok(());
+    }
+    let provider = state.sms_provider.name();
+    let now = state.now_ms();
+    let sent: Vec<SentJob> = accepted
+        .iter()
+        .map(|a| SentJob { id: a.job.id.clone(), provider: provider.into(), provider_message_id: a.provider_message_id.clone(), at: now })
+        .collect();
+    let recorded = state.store.mark_sent_many(&state.worker_id, &sent).await?;
+    for (a, ok) in accepted.iter().zip(&recorded) {
+        if !ok {
+            tracing::warn!(id = %a.job.id, "lease lost before the send was recorded");
+        }
+        let masked = a.job.phone.as_deref().map(mask_phone).unwrap_or_default();
+        tracing::info!(phone = %masked, provider, "SMS accepted by provider");
+    }
+    metrics::counter!("sms_sent_total", "provider" => provider).increment(accepted.len() as u64);
+    // The outbox provider has no carrier behind it: acceptance is delivery.
+    if provider == "outbox" {
+        let receipts: Vec<Receipt> = sent.into_iter().map(|s| Receipt { provider_message_id: s.provider_message_id, delivered: true, error: String::new() }).collect();
+        state.store.record_receipts("outbox", &receipts, now).await?;
     }
     Ok(())
 }

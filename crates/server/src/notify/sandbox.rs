@@ -28,7 +28,7 @@ use crate::config::Config;
 pub struct SandboxState(Arc<SandboxInner>);
 
 struct SandboxInner {
-    store: DynStore,
+    outbox: OutboxWriter,
     aliyun_keys: (String, String),
     tencent_keys: (String, String),
     aliyun_templates: BTreeMap<String, String>,
@@ -51,7 +51,7 @@ impl SandboxState {
         let n = &config.notify;
         let base = n.sandbox.receipt_base_url.clone().unwrap_or_else(|| config.public_url.clone());
         SandboxState(Arc::new(SandboxInner {
-            store,
+            outbox: OutboxWriter::spawn(store),
             aliyun_keys: (n.aliyun.access_key_id.clone(), n.aliyun.access_key_secret.clone()),
             tencent_keys: (n.tencent.secret_id.clone(), n.tencent.secret_key.clone()),
             aliyun_templates: n.aliyun.templates.clone(),
@@ -64,6 +64,50 @@ impl SandboxState {
             pending_receipts: Mutex::new(HashMap::new()),
             http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default(),
         }))
+    }
+}
+
+/// Stores accepted messages in the outbox. Messages accepted while a write is under way go together in the next
+/// one (one statement, one commit), so a burst of sends costs a few writes rather than one commit each.
+struct OutboxWriter {
+    queue: tokio::sync::mpsc::UnboundedSender<(OutboxMessage, tokio::sync::oneshot::Sender<bool>)>,
+}
+
+impl OutboxWriter {
+    /// Most messages written in one statement.
+    const BATCH: usize = 256;
+
+    fn spawn(store: DynStore) -> Self {
+        let (queue, mut waiting) = tokio::sync::mpsc::unbounded_channel::<(OutboxMessage, tokio::sync::oneshot::Sender<bool>)>();
+        tokio::spawn(async move {
+            while let Some(first) = waiting.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < Self::BATCH {
+                    match waiting.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let (messages, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                let stored = match store.insert_outbox_many(&messages).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::warn!(error = %e, messages = messages.len(), "sandbox outbox write failed");
+                        false
+                    }
+                };
+                for reply in replies {
+                    let _ = reply.send(stored);
+                }
+            }
+        });
+        OutboxWriter { queue }
+    }
+
+    /// Whether the message was stored (false: the database refused; the caller answers like a provider outage).
+    async fn store(&self, message: OutboxMessage) -> bool {
+        let (reply, stored) = tokio::sync::oneshot::channel();
+        self.queue.send((message, reply)).is_ok() && stored.await.unwrap_or(false)
     }
 }
 
@@ -119,7 +163,7 @@ impl SandboxInner {
         let text = template.render(crate::i18n::Lang::Zh, vars).map_err(|_| ())?;
         let body = format!("【{sign_name}】{text}");
         let msg = OutboxMessage { id: new_id(), phone: phone.trim_start_matches("+86").to_string(), body, created_at: unix_now() * 1000 };
-        self.store.insert_outbox(&msg).await.map_err(|_| ())
+        if self.outbox.store(msg).await { Ok(()) } else { Err(()) }
     }
 
     /// Queues receipts for posting after the carrier "delivers". Like the providers, the sandbox pushes receipts

@@ -12,7 +12,6 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use shenfen_store::Role;
 
 use super::{FieldError, PageCtx, render_status};
 use crate::app::AppState;
@@ -27,10 +26,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/people/erase", post(erase))
 }
 
-/// Administrators only: others get 403, the signed-out the sign-in page.
+/// Province-wide administrators only (`person_data::authorize`): others get 403, the signed-out the sign-in page.
 fn require_admin(user: &MaybeUser) -> Result<(), Box<Response>> {
     match &user.principal {
-        Some(Principal::Staff(s)) if s.role == Role::Admin => Ok(()),
+        Some(Principal::Staff(s)) => person_data::authorize(s).map_err(|e| Box::new(e.into_response())),
         Some(_) => Err(Box::new(AppError::forbidden().into_response())),
         None => Err(Box::new(Redirect::to("/staff/sign-in").into_response())),
     }

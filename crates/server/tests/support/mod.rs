@@ -44,16 +44,22 @@ impl TestApp {
 
     /// A cluster whose instances' configuration `tweak` adjusts.
     pub async fn postgres_cluster_with(n: usize, tweak: impl Fn(&mut Config)) -> Option<Vec<TestApp>> {
+        Self::postgres_cluster_clocks((0..n).map(|_| Clock::default()).collect(), tweak).await
+    }
+
+    /// A cluster with one instance per clock (e.g. `Clock::offset` for a machine whose clock is wrong).
+    #[allow(dead_code)]
+    pub async fn postgres_cluster_clocks(clocks: Vec<Clock>, tweak: impl Fn(&mut Config)) -> Option<Vec<TestApp>> {
         let opts = shenfen_store::test_support::fresh_postgres_schema(&postgres_url()?).await.expect("schema");
         let keys = Keys::random();
         let mut apps = Vec::new();
-        for _ in 0..n {
+        for clock in clocks {
             let store: shenfen_store::DynStore = std::sync::Arc::new(shenfen_store::PgStore::connect(opts.clone(), 8).await.expect("pg"));
             store.migrate().await.expect("migrate");
             let dir = TempDir::new();
             let mut config = Config { data_dir: dir.0.clone(), demo: true, ..Config::default() };
             tweak(&mut config);
-            apps.push(Self::serve(config, store, keys.clone(), Clock::default(), dir).await);
+            apps.push(Self::serve(config, store, keys.clone(), clock, dir).await);
         }
         Some(apps)
     }
