@@ -91,9 +91,10 @@ pub struct NotifyConfig {
     pub provider: SmsProviderKind,
     /// How often an idle worker looks for due jobs (enqueue also wakes it).
     pub poll_ms: u64,
-    /// Jobs claimed per statement.
+    /// Jobs claimed per statement. A pass sends its whole claim before claiming again, so the batch should be a
+    /// few times `concurrency`: the last sends of a pass run with the rest of the slots idle.
     pub batch: u32,
-    /// Provider calls a worker has in flight at once.
+    /// Provider calls a worker has in flight at once (each waits on the network, not the CPU).
     pub concurrency: usize,
     /// How long a claimed job stays with one worker before another may take it over.
     pub lease_secs: i64,
@@ -267,8 +268,10 @@ impl Default for NotifyConfig {
         NotifyConfig {
             provider: SmsProviderKind::Outbox,
             poll_ms: 1_000,
-            batch: 100,
-            concurrency: 32,
+            // Measured with `shenfen bench notify` (100,000 events at 2,100/s, PostgreSQL, 2 cores): 100/32 gave a
+            // p99 of 3.0 s, 200/64 0.3 s.
+            batch: 200,
+            concurrency: 64,
             lease_secs: 60,
             max_attempts: 5,
             backoff_base_ms: 30_000,

@@ -226,7 +226,7 @@ macro_rules! sql_applications {
         impl $store {
             /// One move on an open transaction: the versioned update and its timeline row. `None` when the row is no
             /// longer at the expected version and state (someone else moved it first).
-            async fn transition_on(conn: &mut $conn, t: &AppliedTransition) -> Result<Option<Application>> {
+            pub(crate) async fn transition_on(conn: &mut $conn, t: &AppliedTransition) -> Result<Option<Application>> {
                 let c = &t.changes;
                 let row = sqlx::query(&format!(
                     "UPDATE applications SET state = $1, version = version + 1, updated_at = $2, \
@@ -684,80 +684,6 @@ impl PgStore {
 
 impl SqliteStore {
     async fn write_transition(&self, t: &AppliedTransition) -> Result<Option<Application>> {
-        self.transitions.submit(t.clone()).await
-    }
-}
-
-/// Most moves one group commit carries.
-const BATCH_MAX: usize = 64;
-
-struct PendingTransition {
-    transition: AppliedTransition,
-    reply: tokio::sync::oneshot::Sender<Result<Option<Application>>>,
-}
-
-/// Group commit for application moves on SQLite. SQLite has one writer; committing each move on its own spends most
-/// of the writer's time on transaction overhead and on writing the same index pages to the WAL again and again. The
-/// batcher takes the moves waiting at that instant (up to [`BATCH_MAX`]) and applies them in one transaction, in
-/// arrival order, so each sees the ones before it exactly as if they had run one after another. A lone move is
-/// committed at once (no waiting for company). If anything in a batch fails, the batch is rolled back and each move
-/// is retried in its own transaction, so one bad move never takes others down with it. The task owns the
-/// transaction, so a caller that goes away never leaves it half done (as `detached` guarantees elsewhere).
-#[derive(Clone)]
-pub(crate) struct TransitionBatcher {
-    queue: tokio::sync::mpsc::Sender<PendingTransition>,
-}
-
-impl TransitionBatcher {
-    pub(crate) fn spawn(pool: sqlx::SqlitePool) -> Self {
-        let (queue, mut rx) = tokio::sync::mpsc::channel::<PendingTransition>(4 * BATCH_MAX);
-        tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(BATCH_MAX);
-            while rx.recv_many(&mut batch, BATCH_MAX).await > 0 {
-                let results = Self::apply(&pool, &batch).await;
-                for (p, r) in batch.drain(..).zip(results) {
-                    let _ = p.reply.send(r);
-                }
-            }
-        });
-        TransitionBatcher { queue }
-    }
-
-    async fn submit(&self, transition: AppliedTransition) -> Result<Option<Application>> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let gone = || StoreError::Corrupt("the application write task has stopped".into());
-        self.queue.send(PendingTransition { transition, reply }).await.map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
-    }
-
-    async fn apply(pool: &sqlx::SqlitePool, batch: &[PendingTransition]) -> Vec<Result<Option<Application>>> {
-        let together = async {
-            let mut tx = pool.begin().await?;
-            let mut out = Vec::with_capacity(batch.len());
-            for p in batch {
-                out.push(SqliteStore::transition_on(&mut tx, &p.transition).await?);
-            }
-            tx.commit().await?;
-            Ok::<_, StoreError>(out)
-        }
-        .await;
-        match together {
-            Ok(out) => out.into_iter().map(Ok).collect(),
-            Err(e) if batch.len() == 1 => vec![Err(e)],
-            Err(_) => {
-                let mut out = Vec::with_capacity(batch.len());
-                for p in batch {
-                    out.push(Self::apply_alone(pool, &p.transition).await);
-                }
-                out
-            }
-        }
-    }
-
-    async fn apply_alone(pool: &sqlx::SqlitePool, t: &AppliedTransition) -> Result<Option<Application>> {
-        let mut tx = pool.begin().await?;
-        let out = SqliteStore::transition_on(&mut tx, t).await?;
-        tx.commit().await?;
-        Ok(out)
+        self.group.transition(t.clone()).await
     }
 }

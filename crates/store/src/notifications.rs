@@ -335,6 +335,8 @@ macro_rules! sql_notifications {
                     .bind(worker)
                     .bind(now)
                     .bind(room)
+                    // PostgreSQL: planned afresh each time (see `PG_PLAN_EACH_TIME`).
+                    .persistent(!PG_PLAN_EACH_TIME || $lock.is_empty())
                     .fetch_all(&self.write)
                     .await?;
                     for r in &rows {
@@ -621,6 +623,12 @@ impl SqliteStore {
     }
 }
 
+/// The queue's batch statements on PostgreSQL are planned at each execution rather than kept as prepared
+/// statements: a connection prepares them while the table is small, PostgreSQL then settles on a generic plan (a
+/// sequential scan and hash join suits a few hundred rows) and keeps it as the table grows to millions. Planning
+/// once per batch of up to a few hundred rows costs far less than that.
+const PG_PLAN_EACH_TIME: bool = true;
+
 // PostgreSQL: one statement per batch, the rows' values passed as arrays and joined by `unnest` (each statement is
 // a round trip, and a per-row CASE would cost quadratic time).
 impl PgStore {
@@ -635,6 +643,7 @@ impl PgStore {
              FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS v(id, provider, message_id, at) \
              WHERE n.id = v.id AND n.status = 'sending' AND n.leased_by = $5 RETURNING n.id",
         )
+        .persistent(!PG_PLAN_EACH_TIME)
         .bind(&ids)
         .bind(&providers)
         .bind(&message_ids)
@@ -650,11 +659,15 @@ impl PgStore {
         let ids: Vec<&str> = receipts.iter().map(|r| r.provider_message_id.as_str()).collect();
         let statuses: Vec<&str> = receipts.iter().map(|r| receipt_status(r).0).collect();
         let errors: Vec<Option<&str>> = receipts.iter().map(|r| receipt_status(r).1).collect();
+        // `IS NOT NULL` restates the partial index's condition (`notifications_provider_message`): PostgreSQL proves
+        // it from plain conditions only, not from the join's.
         let rows = sqlx::query(
             "UPDATE notifications n SET status = v.status, delivered_at = CASE WHEN v.status = 'delivered' THEN $2 END, error = v.error \
              FROM unnest($3::text[], $4::text[], $5::text[]) AS v(message_id, status, error) \
-             WHERE n.provider = $1 AND n.provider_message_id = v.message_id AND n.status = 'sent' RETURNING n.provider_message_id",
+             WHERE n.provider = $1 AND n.provider_message_id = v.message_id AND n.status = 'sent' \
+             AND n.provider_message_id IS NOT NULL RETURNING n.provider_message_id",
         )
+        .persistent(!PG_PLAN_EACH_TIME)
         .bind(provider)
         .bind(at)
         .bind(&ids)

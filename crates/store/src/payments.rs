@@ -267,6 +267,56 @@ pub struct NoticeChange<'a> {
     pub now: Millis,
 }
 
+/// A [`NoticeChange`] owned, to be applied by another task (a detached transaction, SQLite's group commit).
+#[derive(Debug, Clone)]
+pub(crate) struct NoticeWork {
+    provider: String,
+    event_id: String,
+    order_no: String,
+    outcome: String,
+    from: Vec<PaymentStatus>,
+    to: PaymentStatus,
+    update: OrderUpdate,
+    audit: crate::AuditRecord,
+    now: Millis,
+}
+
+impl From<&NoticeChange<'_>> for NoticeWork {
+    fn from(n: &NoticeChange<'_>) -> Self {
+        NoticeWork {
+            provider: n.provider.into(),
+            event_id: n.provider_event_id.into(),
+            order_no: n.order_no.into(),
+            outcome: n.outcome.into(),
+            from: n.from.to_vec(),
+            to: n.to,
+            update: n.update.clone(),
+            audit: n.audit.clone(),
+            now: n.now,
+        }
+    }
+}
+
+impl PgStore {
+    async fn write_notice(&self, work: NoticeWork) -> Result<NoticeApplied> {
+        let pool = self.write.clone();
+        detached(async move {
+            let mut tx = pool.begin().await?;
+            let out = Self::notice_on(&mut tx, &work).await?;
+            // A duplicate wrote nothing; committing it is harmless.
+            tx.commit().await?;
+            Ok(out)
+        })
+        .await
+    }
+}
+
+impl SqliteStore {
+    async fn write_notice(&self, work: NoticeWork) -> Result<NoticeApplied> {
+        self.group.notice(work).await
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum NoticeApplied {
     /// Seen before: nothing changed.
@@ -312,6 +362,20 @@ macro_rules! sql_payments {
             }
 
             /// Records a provider notice id; `false` when it was seen before.
+            /// The notice id, the order's status change and its audit entry, on the caller's transaction.
+            pub(crate) async fn notice_on(conn: &mut $conn, n: &NoticeWork) -> Result<NoticeApplied> {
+                if !Self::record_notice_on(conn, &n.provider, &n.event_id, &n.order_no, &n.outcome, n.now).await? {
+                    return Ok(NoticeApplied::Duplicate);
+                }
+                Ok(match Self::change_status_on(conn, &n.order_no, &n.from, n.to, &n.update, n.now).await? {
+                    Some(order) => {
+                        Self::append_audit_on(conn, n.audit.clone()).await?;
+                        NoticeApplied::Changed(order)
+                    }
+                    None => NoticeApplied::Unchanged,
+                })
+            }
+
             async fn record_notice_on(conn: &mut $conn, provider: &str, provider_event_id: &str, order_no: &str, outcome: &str, now: Millis) -> Result<bool> {
                 let r = sqlx::query(
                     "INSERT INTO payment_notifications (provider, provider_event_id, order_no, outcome, received_at) VALUES ($1, $2, $3, $4, $5) \
@@ -502,25 +566,7 @@ macro_rules! sql_payments {
                 if n.from.is_empty() {
                     return Ok(NoticeApplied::Unchanged);
                 }
-                let (provider, event_id, order_no, outcome) = (n.provider.to_string(), n.provider_event_id.to_string(), n.order_no.to_string(), n.outcome.to_string());
-                let (from, to, u, audit, now) = (n.from.to_vec(), n.to, n.update.clone(), n.audit.clone(), n.now);
-                let pool = self.write.clone();
-                detached(async move {
-                    let mut tx = pool.begin().await?;
-                    if !Self::record_notice_on(&mut tx, &provider, &event_id, &order_no, &outcome, now).await? {
-                        return Ok(NoticeApplied::Duplicate);
-                    }
-                    let out = match Self::change_status_on(&mut tx, &order_no, &from, to, &u, now).await? {
-                        Some(order) => {
-                            Self::append_audit_on(&mut tx, audit).await?;
-                            NoticeApplied::Changed(order)
-                        }
-                        None => NoticeApplied::Unchanged,
-                    };
-                    tx.commit().await?;
-                    Ok(out)
-                })
-                .await
+                self.write_notice(NoticeWork::from(n)).await
             }
 
             async fn first_notification(&self, provider: &str, provider_event_id: &str, order_no: &str, outcome: &str, now: Millis) -> Result<bool> {
