@@ -35,7 +35,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "scale-out",
-        about: "booking-surge through nginx (deploy/nginx) with 1, 2 and 3 instances on one PostgreSQL (--postgres URL); req/s, p99 and errors per instance count",
+        about: "booking-surge and the notification queue through nginx (deploy/nginx) with 1, 2 and 3 instances on one PostgreSQL (--postgres URL); req/s or events/s, p99 and errors per instance count",
     },
     Scenario {
         name: "notify",

@@ -55,6 +55,11 @@ struct Args {
     /// Server instances (PostgreSQL only; SQLite always runs one).
     #[arg(long, default_value_t = 1)]
     instances: usize,
+    /// Put nginx (configured from `deploy/nginx/`) in front of the instances and make it their public URL, so every
+    /// provider call (to the sandboxes the instances mount) and every delivery receipt goes through the balancer
+    /// and may land on any instance.
+    #[arg(long)]
+    via_nginx: bool,
     /// Seconds to wait after the last event for the queue to drain.
     #[arg(long, default_value_t = 120)]
     drain_secs: u64,
@@ -127,6 +132,19 @@ async fn bench(args: &Args, dir: &Path) -> anyhow::Result<()> {
     }
     env.extend(args.env.iter().cloned());
 
+    // With a balancer, its address is the instances' public URL: the base of their provider and receipt URLs.
+    let balancer_addr: Option<std::net::SocketAddr> = if args.via_nginx {
+        if super::nginx::binary().is_none() {
+            bail!("--via-nginx needs nginx (Debian: apt-get install nginx)");
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let addr = ([127, 0, 0, 1], port).into();
+        env.push(format!("SHENFEN_PUBLIC_URL=http://{addr}"));
+        env.push("SHENFEN_BEHIND_PROXY=true".to_string());
+        Some(addr)
+    } else {
+        None
+    };
     let mut servers = Vec::new();
     for i in 1..=instances {
         let idir = dir.join(format!("instance-{i}"));
@@ -135,6 +153,16 @@ async fn bench(args: &Args, dir: &Path) -> anyhow::Result<()> {
         wait_ready(&server, &idir.join("server.log")).await?;
         servers.push(server);
     }
+    let balancer = match balancer_addr {
+        Some(addr) => {
+            let ndir = dir.join("nginx");
+            std::fs::create_dir_all(&ndir)?;
+            let mut nginx = super::nginx::Nginx::start_at(&ndir, addr, &servers.iter().map(|s| s.addr).collect::<Vec<_>>(), 1)?;
+            nginx.wait_listening().await?;
+            Some(nginx)
+        }
+        None => None,
+    };
 
     let store = shenfen_store::connect(&store_url).await?;
     let started = Instant::now();
@@ -209,6 +237,7 @@ async fn bench(args: &Args, dir: &Path) -> anyhow::Result<()> {
     // Receipts follow acceptance by the sandbox's receipt delay.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let peak = servers.iter().filter_map(|s| proc_status(s.child.id())).map(|m| m.hwm_kb).max();
+    drop(balancer);
     for s in servers {
         s.stop();
     }
@@ -258,10 +287,11 @@ async fn bench(args: &Args, dir: &Path) -> anyhow::Result<()> {
     let (p50, p99, max) = (percentile(&latencies, 0.50), percentile(&latencies, 0.99), percentile(&latencies, 1.0));
     println!();
     println!(
-        "notify — {} CPU(s), {} × {} instance(s), provider {}, {} events over {} citizens, offered {}",
+        "notify — {} CPU(s), {} × {} instance(s){}, provider {}, {} events over {} citizens, offered {}",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         if database_url.is_some() { "PostgreSQL" } else { "SQLite" },
         instances,
+        if args.via_nginx { " behind nginx" } else { "" },
         args.provider,
         args.events,
         args.citizens,
@@ -287,7 +317,7 @@ async fn bench(args: &Args, dir: &Path) -> anyhow::Result<()> {
     }
     if let Some(path) = &args.json {
         let doc = serde_json::json!({
-            "scenario": "notify", "backend": if database_url.is_some() { "postgres" } else { "sqlite" }, "instances": instances,
+            "scenario": "notify", "backend": if database_url.is_some() { "postgres" } else { "sqlite" }, "instances": instances, "via_nginx": args.via_nginx,
             "provider": args.provider, "events": args.events, "citizens": args.citizens, "offered_rate": args.rate,
             "accepted": accepted.len(), "events_per_sec": eps, "p50_ms": p50, "p99_ms": p99, "max_ms": max,
             "delivered": delivered, "retried": retried, "duplicates": duplicates, "losses": losses,

@@ -1,7 +1,11 @@
-//! `shenfen bench scale-out` (issue 8): the booking-surge crowd through nginx (configured from `deploy/nginx/`) in
-//! front of 1, 2 and 3 `shenfen serve` instances on one PostgreSQL database. For each instance count: a fresh
-//! schema, fresh citizens, the same crowd for the same time; then throughput, p99, errors and the booking
-//! consistency check. Everything shares this machine's cores — see the note printed at the end.
+//! `shenfen bench scale-out` (issue 8): two scenarios through nginx (configured from `deploy/nginx/`) in front of
+//! 1, 2 and 3 `shenfen serve` instances on one PostgreSQL database, each instance count on a fresh schema:
+//!
+//! * booking-surge: the same crowd for the same time; throughput, p99, errors and the booking consistency check;
+//! * notifications: `bench notify --via-nginx` — stage-change events through the queue, every provider call and
+//!   delivery receipt through the balancer; events/s, p99, duplicates and losses.
+//!
+//! Everything shares this machine's cores — see the note printed at the end.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -38,6 +42,12 @@ struct Args {
     /// nginx worker processes.
     #[arg(long, default_value_t = 1)]
     nginx_workers: usize,
+    /// Events per instance count in the notification scenario (0 skips it).
+    #[arg(long, default_value_t = 30_000)]
+    notify_events: usize,
+    /// Offered events per second in the notification scenario.
+    #[arg(long, default_value_t = 2_100)]
+    notify_rate: u64,
     /// Also write the results as JSON here.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -79,6 +89,33 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         // Let the database settle between runs.
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
+    // The notification scenario: `bench notify` itself, behind nginx, read back from its JSON.
+    let mut notify_rows = Vec::new();
+    if args.notify_events > 0 {
+        for n in &args.instances {
+            let json = dir.join(format!("notify-{n}.json"));
+            let notify_args: Vec<String> = [
+                "--postgres",
+                args.postgres.as_str(),
+                "--instances",
+                &n.to_string(),
+                "--via-nginx",
+                "--events",
+                &args.notify_events.to_string(),
+                "--rate",
+                &args.notify_rate.to_string(),
+                "--json",
+                &json.display().to_string(),
+            ]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+            Box::pin(super::notify::run(&notify_args)).await.with_context(|| format!("notification scenario with {n} instance(s)"))?;
+            let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json)?)?;
+            notify_rows.push((*n, doc));
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    }
     let _ = std::fs::remove_dir_all(&dir);
     println!();
     println!(
@@ -104,6 +141,22 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
             if r.consistent { "yes" } else { "NO" }
         );
     }
+    if !notify_rows.is_empty() {
+        println!();
+        println!("scale-out — notifications through nginx: {} stage-change events offered at {}/s, provider calls and receipts via the balancer", args.notify_events, args.notify_rate);
+        println!("| instances | events/s | latency p50 | p99 | duplicates | losses |");
+        println!("|----------:|---------:|------------:|----:|-----------:|-------:|");
+        for (n, d) in &notify_rows {
+            println!(
+                "| {n:>9} | {:>8.0} | {:>8} ms | {} ms | {} | {} |",
+                d["events_per_sec"].as_f64().unwrap_or(0.0),
+                d["p50_ms"],
+                d["p99_ms"],
+                d["duplicates"],
+                d["losses"]
+            );
+        }
+    }
     println!();
     println!(
         "Note: on one machine every instance competes for the same cores with nginx, PostgreSQL and the load generator, \
@@ -111,11 +164,12 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
          balancer's overhead is bounded. Capacity grows with instances only when each has its own cores."
     );
     if let Some(path) = &args.json {
-        let doc: Vec<serde_json::Value> = rows
+        let booking: Vec<serde_json::Value> = rows
             .iter()
             .map(|r| serde_json::json!({ "instances": r.instances, "requests": r.requests, "requests_per_sec": r.rps, "p50_ms": r.p50, "p99_ms": r.p99, "five_xx": r.five_xx, "transport_errors": r.transport, "bookings": r.bookings, "consistent": r.consistent }))
             .collect();
-        std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
+        let notifications: Vec<&serde_json::Value> = notify_rows.iter().map(|(_, d)| d).collect();
+        std::fs::write(path, serde_json::to_string_pretty(&serde_json::json!({ "booking_surge": booking, "notifications": notifications }))?)?;
     }
     if rows.iter().any(|r| !r.consistent) {
         bail!("consistency check failed");
