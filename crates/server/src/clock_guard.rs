@@ -91,13 +91,13 @@ pub fn may_run_jobs(state: &AppState) -> bool {
     ok
 }
 
-/// Checks at start-up and then every `check_secs`, for as long as the process runs.
+/// Checks every `check_secs`, for as long as the process runs (`serve` checks once itself before starting jobs).
 pub fn spawn(state: AppState) {
     tokio::spawn(async move {
         let every = Duration::from_secs(state.config.clock.check_secs.max(1));
         loop {
-            check(&state).await;
             tokio::time::sleep(every).await;
+            check(&state).await;
         }
     });
 }

@@ -172,6 +172,14 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// `($1, $2, …), (…), …`: the VALUES rows of a multi-row INSERT of `rows` rows with `per_row` parameters each.
+fn values_placeholders(rows: usize, per_row: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", (1..=per_row).map(|k| format!("${}", r * per_row + k)).collect::<Vec<_>>().join(", ")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Runs a write to completion even if the caller's future is dropped (client disconnect), so a transaction
 /// is never abandoned half-way with the connection still holding SQLite's write lock.
 async fn detached<T: Send + 'static>(fut: impl Future<Output = Result<T>> + Send + 'static) -> Result<T> {
@@ -686,8 +694,7 @@ macro_rules! sql_store {
                     return Ok(());
                 }
                 // One statement for the lot (the sandboxes store what arrives together in one go).
-                let values: Vec<String> = (0..messages.len()).map(|i| format!("(${}, ${}, ${}, ${})", 4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4)).collect();
-                let sql = format!("INSERT INTO sms_outbox (id, phone, body, created_at) VALUES {}", values.join(", "));
+                let sql = format!("INSERT INTO sms_outbox (id, phone, body, created_at) VALUES {}", values_placeholders(messages.len(), 4));
                 let mut q = sqlx::query(&sql);
                 for m in messages {
                     q = q.bind(&m.id).bind(&m.phone).bind(&m.body).bind(m.created_at);

@@ -12,7 +12,7 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
 use crate::model::*;
-use crate::{PgStore, Result, SqliteStore, StoreError, enum_col, new_id};
+use crate::{PgStore, Result, SqliteStore, StoreError, enum_col, new_id, values_placeholders};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewNotification {
@@ -206,18 +206,14 @@ const PUSH_COLS: &str = "id, citizen_id, endpoint, p256dh, auth, lang, created_a
 const COLS: &str = "id, citizen_id, event_kind, dedupe_key, channel, template, vars, phone, status, attempts, next_attempt_at, \
      lease_until, leased_by, provider, provider_message_id, error, created_at, sent_at, delivered_at, read_at";
 
-/// SMS jobs whose worker died holding the lease, oldest lease first (written to match the partial index
-/// `notifications_sms_leased`: SQLite uses a partial index only when the query repeats its condition).
-const LEASE_EXPIRED: &str = "channel = 'sms' AND status = 'sending' AND lease_until < $3 ORDER BY lease_until";
-/// New and retry-due SMS jobs whose time has come, oldest first (matches `notifications_sms_due`).
-const DUE_NEW_OR_RETRY: &str = "channel = 'sms' AND status IN ('created', 'temporary-failure') AND next_attempt_at <= $3 ORDER BY next_attempt_at";
-
-/// Due SMS jobs: new or retry-due ones whose time has come, and jobs whose worker died holding the lease.
-const DUE: &str = "channel = 'sms' AND ((status IN ('created', 'temporary-failure') AND next_attempt_at <= $3) \
-     OR (status = 'sending' AND lease_until < $3))";
+/// SMS jobs whose worker died holding the lease (written to match the partial index `notifications_sms_leased`:
+/// SQLite uses a partial index only when the query repeats its condition).
+const LEASE_EXPIRED: &str = "channel = 'sms' AND status = 'sending' AND lease_until < $3";
+/// New and retry-due SMS jobs whose time has come (matches `notifications_sms_due`).
+const DUE_NEW_OR_RETRY: &str = "channel = 'sms' AND status IN ('created', 'temporary-failure') AND next_attempt_at <= $3";
 
 macro_rules! sql_notifications {
-    ($store:ident, $row:ty, $lock:expr) => {
+    ($store:ident, $row:ty, $lock:expr, $prepared:expr) => {
         impl $store {
             fn push_row(r: &$row) -> Result<PushSubscription> {
                 Ok(PushSubscription {
@@ -266,17 +262,10 @@ macro_rules! sql_notifications {
                     return Ok(Vec::new());
                 }
                 // One statement for all rows (atomic on its own); RETURNING names the rows this call inserted.
-                const PER_ROW: usize = 12;
-                let values: Vec<String> = (0..rows.len())
-                    .map(|i| {
-                        let p: Vec<String> = (1..=PER_ROW).map(|k| format!("${}", i * PER_ROW + k)).collect();
-                        format!("({})", p.join(", "))
-                    })
-                    .collect();
                 let sql = format!(
                     "INSERT INTO notifications (id, citizen_id, event_kind, dedupe_key, channel, template, vars, phone, status, \
                      next_attempt_at, created_at, delivered_at) VALUES {} ON CONFLICT (dedupe_key, channel) DO NOTHING RETURNING id",
-                    values.join(", ")
+                    values_placeholders(rows.len(), 12)
                 );
                 let ids: Vec<String> = rows.iter().map(|_| new_id()).collect();
                 let mut q = sqlx::query(&sql);
@@ -321,22 +310,21 @@ macro_rules! sql_notifications {
                 // Two claims, each an ordered scan of its partial index (migration 0010): jobs whose worker died
                 // holding the lease first (they are the oldest), then due jobs, oldest first.
                 let mut jobs = Vec::new();
-                for candidates in [LEASE_EXPIRED, DUE_NEW_OR_RETRY] {
+                for (candidates, oldest_first) in [(LEASE_EXPIRED, "lease_until"), (DUE_NEW_OR_RETRY, "next_attempt_at")] {
                     let room = i64::from(limit) - jobs.len() as i64;
                     if room <= 0 {
                         break;
                     }
                     let rows = sqlx::query(&format!(
                         "UPDATE notifications SET status = 'sending', lease_until = $1, leased_by = $2, attempts = attempts + 1 \
-                         WHERE id IN (SELECT id FROM notifications WHERE {candidates} LIMIT $4{}) RETURNING {COLS}",
+                         WHERE id IN (SELECT id FROM notifications WHERE {candidates} ORDER BY {oldest_first} LIMIT $4{}) RETURNING {COLS}",
                         $lock
                     ))
                     .bind(lease_until)
                     .bind(worker)
                     .bind(now)
                     .bind(room)
-                    // PostgreSQL: planned afresh each time (see `PG_PLAN_EACH_TIME`).
-                    .persistent(!PG_PLAN_EACH_TIME || $lock.is_empty())
+                    .persistent($prepared)
                     .fetch_all(&self.write)
                     .await?;
                     for r in &rows {
@@ -350,7 +338,7 @@ macro_rules! sql_notifications {
             async fn claim_sms_by_id(&self, id: &str, worker: &str, now: Millis, lease_until: Millis) -> Result<Option<Notification>> {
                 let row = sqlx::query(&format!(
                     "UPDATE notifications SET status = 'sending', lease_until = $1, leased_by = $2, attempts = attempts + 1 \
-                     WHERE id = $4 AND {DUE} RETURNING {COLS}"
+                     WHERE id = $4 AND (({LEASE_EXPIRED}) OR ({DUE_NEW_OR_RETRY})) RETURNING {COLS}"
                 ))
                 .bind(lease_until)
                 .bind(worker)
@@ -570,9 +558,10 @@ macro_rules! sql_notifications {
 }
 
 // SQLite has one writer, so the UPDATE's own subquery is already exclusive.
-sql_notifications!(SqliteStore, SqliteRow, "");
-// PostgreSQL: lock the candidates and skip rows another worker holds, so concurrent claimers split the queue.
-sql_notifications!(PgStore, PgRow, " FOR UPDATE SKIP LOCKED");
+sql_notifications!(SqliteStore, SqliteRow, "", true);
+// PostgreSQL: lock the candidates and skip rows another worker holds, so concurrent claimers split the queue; and
+// plan the claim afresh each time (see `PgStore::mark_sent_batch`).
+sql_notifications!(PgStore, PgRow, " FOR UPDATE SKIP LOCKED", false);
 
 /// Provider ids of the receipts that moved a message, and of those that named a known message already final.
 type ReceiptsApplied = (std::collections::HashSet<String>, std::collections::HashSet<String>);
@@ -623,14 +612,11 @@ impl SqliteStore {
     }
 }
 
-/// The queue's batch statements on PostgreSQL are planned at each execution rather than kept as prepared
-/// statements: a connection prepares them while the table is small, PostgreSQL then settles on a generic plan (a
-/// sequential scan and hash join suits a few hundred rows) and keeps it as the table grows to millions. Planning
-/// once per batch of up to a few hundred rows costs far less than that.
-const PG_PLAN_EACH_TIME: bool = true;
-
 // PostgreSQL: one statement per batch, the rows' values passed as arrays and joined by `unnest` (each statement is
-// a round trip, and a per-row CASE would cost quadratic time).
+// a round trip, and a per-row CASE would cost quadratic time). The queue's batch statements (and the claim) are
+// planned at each execution (`persistent(false)`) rather than kept as prepared statements: a connection prepares
+// them while the table is small, PostgreSQL then settles on a generic plan (a sequential scan and hash join suits a
+// few hundred rows) and keeps it as the table grows to millions. Planning once per batch costs far less than that.
 impl PgStore {
     async fn mark_sent_batch(&self, worker: &str, sent: &[SentJob]) -> Result<Vec<bool>> {
         let ids: Vec<&str> = sent.iter().map(|j| j.id.as_str()).collect();
@@ -643,7 +629,7 @@ impl PgStore {
              FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS v(id, provider, message_id, at) \
              WHERE n.id = v.id AND n.status = 'sending' AND n.leased_by = $5 RETURNING n.id",
         )
-        .persistent(!PG_PLAN_EACH_TIME)
+        .persistent(false)
         .bind(&ids)
         .bind(&providers)
         .bind(&message_ids)
@@ -667,7 +653,7 @@ impl PgStore {
              WHERE n.provider = $1 AND n.provider_message_id = v.message_id AND n.status = 'sent' \
              AND n.provider_message_id IS NOT NULL RETURNING n.provider_message_id",
         )
-        .persistent(!PG_PLAN_EACH_TIME)
+        .persistent(false)
         .bind(provider)
         .bind(at)
         .bind(&ids)

@@ -269,15 +269,9 @@ const RECORD_GROUP: usize = 256;
 /// Writes acceptances as they arrive until the sender hangs up: each write takes all that are waiting.
 async fn record_continuously(state: AppState, mut arriving: tokio::sync::mpsc::UnboundedReceiver<Accepted>) -> Result<(), AppError> {
     let mut first_error = None;
-    while let Some(first) = arriving.recv().await {
-        let mut group = vec![first];
-        while group.len() < RECORD_GROUP {
-            match arriving.try_recv() {
-                Ok(next) => group.push(next),
-                Err(_) => break,
-            }
-        }
-        if let Err(e) = record_accepted(&state, group).await {
+    let mut group = Vec::with_capacity(RECORD_GROUP);
+    while arriving.recv_many(&mut group, RECORD_GROUP).await > 0 {
+        if let Err(e) = record_accepted(&state, std::mem::take(&mut group)).await {
             first_error.get_or_insert(e);
         }
     }

@@ -80,15 +80,10 @@ impl OutboxWriter {
     fn spawn(store: DynStore) -> Self {
         let (queue, mut waiting) = tokio::sync::mpsc::unbounded_channel::<(OutboxMessage, tokio::sync::oneshot::Sender<bool>)>();
         tokio::spawn(async move {
-            while let Some(first) = waiting.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < Self::BATCH {
-                    match waiting.try_recv() {
-                        Ok(next) => batch.push(next),
-                        Err(_) => break,
-                    }
-                }
-                let (messages, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+            let mut batch = Vec::with_capacity(Self::BATCH);
+            // Waits for one message, then takes every other one waiting.
+            while waiting.recv_many(&mut batch, Self::BATCH).await > 0 {
+                let (messages, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
                 let stored = match store.insert_outbox_many(&messages).await {
                     Ok(()) => true,
                     Err(e) => {
