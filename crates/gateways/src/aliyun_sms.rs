@@ -9,8 +9,9 @@
 //!   `ACS3-HMAC-SHA256\n` + hex SHA-256 of it; signature = hex HMAC-SHA256(AccessKeySecret);
 //!   `Authorization: ACS3-HMAC-SHA256 Credential=AK,SignedHeaders=…,Signature=…`.
 //!
-//! Also: the `SendSms` request for both styles, its response, and the delivery-receipt callback (which Aliyun
-//! does NOT sign: protect the callback URL with a secret path token and reconcile by polling). Sandbox mirror:
+//! Also: the `SendSms` request for both styles, its response, the delivery-receipt callback (which Aliyun
+//! does NOT sign: protect the callback URL with a secret path token), and `QuerySendDetails`, the status query
+//! used to reconcile messages whose receipt never came. Sandbox mirror:
 //! [`verify_v1`], [`verify_acs3`].
 
 use std::collections::BTreeMap;
@@ -377,10 +378,42 @@ pub fn send_sms_v1(
     at: OffsetDateTime,
     nonce: &str,
 ) -> Result<HttpRequest> {
-    let mut p = req.business_params()?;
+    Ok(signed_v1(
+        creds,
+        "SendSms",
+        req.business_params()?,
+        at,
+        nonce,
+    ))
+}
+
+/// `SendSms` signed with ACS3: a POST to `https://dysmsapi.aliyuncs.com/?<params>` with an empty body.
+pub fn send_sms_acs3(
+    creds: &Credentials,
+    req: &SendSms,
+    at: OffsetDateTime,
+    nonce: &str,
+) -> Result<HttpRequest> {
+    Ok(signed_acs3(
+        creds,
+        "SendSms",
+        &req.business_params()?,
+        at,
+        nonce,
+    ))
+}
+
+/// Any Dysmsapi action as a v1-signed GET: the action's parameters plus the common ones, signed.
+pub fn signed_v1(
+    creds: &Credentials,
+    action: &str,
+    mut p: Params,
+    at: OffsetDateTime,
+    nonce: &str,
+) -> HttpRequest {
     for (k, v) in [
         ("AccessKeyId", creds.access_key_id.as_str()),
-        ("Action", "SendSms"),
+        ("Action", action),
         ("Format", "JSON"),
         ("RegionId", "cn-hangzhou"),
         ("SignatureMethod", "HMAC-SHA1"),
@@ -392,7 +425,7 @@ pub fn send_sms_v1(
     }
     p.insert("Timestamp".into(), format_timestamp(at));
     let signature = sign_v1("GET", &p, &creds.access_key_secret);
-    Ok(HttpRequest {
+    HttpRequest {
         method: HttpMethod::Get,
         url: format!(
             "https://{HOST}/?Signature={}&{}",
@@ -401,20 +434,20 @@ pub fn send_sms_v1(
         ),
         headers: vec![],
         body: String::new(),
-    })
+    }
 }
 
-/// `SendSms` signed with ACS3: a POST to `https://dysmsapi.aliyuncs.com/?<params>` with an empty body.
-pub fn send_sms_acs3(
+/// Any Dysmsapi action as an ACS3-signed POST with the action's parameters in the query and an empty body.
+pub fn signed_acs3(
     creds: &Credentials,
-    req: &SendSms,
+    action: &str,
+    query: &Params,
     at: OffsetDateTime,
     nonce: &str,
-) -> Result<HttpRequest> {
-    let query = req.business_params()?;
+) -> HttpRequest {
     let headers: Vec<(String, String)> = [
         ("host", HOST.to_owned()),
-        ("x-acs-action", "SendSms".to_owned()),
+        ("x-acs-action", action.to_owned()),
         ("x-acs-content-sha256", sha256_hex(b"")),
         ("x-acs-date", format_timestamp(at)),
         ("x-acs-signature-nonce", nonce.to_owned()),
@@ -428,18 +461,18 @@ pub fn send_sms_acs3(
         &creds.access_key_secret,
         "POST",
         "/",
-        &query,
+        query,
         &headers,
         b"",
     );
     let mut headers = headers;
     headers.push(("Authorization".into(), sig.authorization));
-    Ok(HttpRequest {
+    HttpRequest {
         method: HttpMethod::Post,
-        url: format!("https://{HOST}/?{}", acs3_canonical_query(&query)),
+        url: format!("https://{HOST}/?{}", acs3_canonical_query(query)),
         headers,
         body: String::new(),
-    })
+    }
 }
 
 /// Reasons Aliyun rejects a `SendSms` (the common ones named; the rest kept verbatim).
@@ -565,6 +598,257 @@ fn u32_from_string_or_number<'de, D: Deserializer<'de>>(
 /// Parses a delivery-receipt callback body. Answer it with `{"code":0,"msg":"成功"}`.
 pub fn parse_delivery_receipts(body: &str) -> Result<Vec<DeliveryReceipt>> {
     serde_json::from_str(body).map_err(GatewayError::json)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// QuerySendDetails: the status of sent messages, for reconciling when a receipt callback never came.
+
+/// A `QuerySendDetails` call: the messages sent to one number on one day (Beijing time), optionally only the
+/// send `biz_id` names. Aliyun keeps 30 days of details.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuerySendDetails {
+    /// One number, 11 digits (mainland) as it was sent.
+    pub phone_number: String,
+    /// The `BizId` returned by `SendSms`.
+    pub biz_id: Option<String>,
+    /// The day it was sent, Beijing time.
+    pub send_date: time::Date,
+    /// 1 to 50.
+    pub page_size: u32,
+    /// From 1.
+    pub current_page: u32,
+}
+
+impl QuerySendDetails {
+    fn params(&self) -> Result<Params> {
+        let n = &self.phone_number;
+        if !(5..=20).contains(&n.len()) || !n.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(GatewayError::invalid_field(
+                "PhoneNumber",
+                format!("{n:?} is not digits only"),
+            ));
+        }
+        if !(1..=50).contains(&self.page_size) || self.current_page == 0 {
+            return Err(GatewayError::invalid_field(
+                "PageSize",
+                "PageSize 1 to 50, CurrentPage from 1",
+            ));
+        }
+        let mut p = Params::new();
+        p.insert("PhoneNumber".into(), n.clone());
+        if let Some(b) = &self.biz_id {
+            p.insert("BizId".into(), b.clone());
+        }
+        p.insert("SendDate".into(), format_send_date(self.send_date));
+        p.insert("PageSize".into(), self.page_size.to_string());
+        p.insert("CurrentPage".into(), self.current_page.to_string());
+        Ok(p)
+    }
+}
+
+/// `yyyyMMdd`, the `SendDate` format.
+pub fn format_send_date(d: time::Date) -> String {
+    format!("{:04}{:02}{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// Parses a `SendDate` (`yyyyMMdd`): the sandbox's side.
+pub fn parse_send_date(s: &str) -> Result<time::Date> {
+    let bad = || GatewayError::invalid_field("SendDate", "expected yyyyMMdd");
+    if s.len() != 8 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let (y, m, d) = (&s[..4], &s[4..6], &s[6..]);
+    let month = time::Month::try_from(m.parse::<u8>().map_err(|_| bad())?).map_err(|_| bad())?;
+    time::Date::from_calendar_date(
+        y.parse().map_err(|_| bad())?,
+        month,
+        d.parse().map_err(|_| bad())?,
+    )
+    .map_err(|_| bad())
+}
+
+/// `QuerySendDetails` signed with v1 (a GET).
+pub fn query_send_details_v1(
+    creds: &Credentials,
+    req: &QuerySendDetails,
+    at: OffsetDateTime,
+    nonce: &str,
+) -> Result<HttpRequest> {
+    Ok(signed_v1(
+        creds,
+        "QuerySendDetails",
+        req.params()?,
+        at,
+        nonce,
+    ))
+}
+
+/// `QuerySendDetails` signed with ACS3 (a POST).
+pub fn query_send_details_acs3(
+    creds: &Credentials,
+    req: &QuerySendDetails,
+    at: OffsetDateTime,
+    nonce: &str,
+) -> Result<HttpRequest> {
+    Ok(signed_acs3(
+        creds,
+        "QuerySendDetails",
+        &req.params()?,
+        at,
+        nonce,
+    ))
+}
+
+/// `SendStatus` of a detail: 1 waiting for the carrier's report, 2 failed, 3 delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetailStatus {
+    Waiting,
+    Failed,
+    Delivered,
+}
+
+impl DetailStatus {
+    pub fn code(self) -> u8 {
+        match self {
+            DetailStatus::Waiting => 1,
+            DetailStatus::Failed => 2,
+            DetailStatus::Delivered => 3,
+        }
+    }
+}
+
+/// One `SmsSendDetailDTO`. (Aliyun does not repeat the `BizId`; `OutId` is ours, echoed.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendDetail {
+    pub phone_num: String,
+    pub send_status: DetailStatus,
+    /// `DELIVERED` on success, else the carrier's code; empty while waiting.
+    pub err_code: String,
+    pub template_code: String,
+    pub content: String,
+    /// `yyyy-MM-dd HH:mm:ss`, Beijing time.
+    pub send_date: String,
+    pub receive_date: String,
+    pub out_id: Option<String>,
+}
+
+/// Result of a `QuerySendDetails`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuerySendDetailsOutcome {
+    Found {
+        total_count: u64,
+        details: Vec<SendDetail>,
+        request_id: String,
+    },
+    /// A refusal (`isv.*` / `isp.*` codes, throttling), verbatim.
+    Rejected {
+        code: String,
+        message: String,
+        request_id: String,
+    },
+}
+
+/// Parses the JSON response of `QuerySendDetails`.
+pub fn parse_query_send_details_response(body: &str) -> Result<QuerySendDetailsOutcome> {
+    #[derive(Deserialize)]
+    struct Wire {
+        #[serde(rename = "Code")]
+        code: String,
+        #[serde(rename = "Message", default)]
+        message: String,
+        #[serde(rename = "RequestId", default)]
+        request_id: String,
+        #[serde(
+            rename = "TotalCount",
+            default,
+            deserialize_with = "opt_u64_from_string_or_number"
+        )]
+        total_count: Option<u64>,
+        #[serde(rename = "SmsSendDetailDTOs", default)]
+        dtos: Option<Dtos>,
+    }
+    #[derive(Deserialize)]
+    struct Dtos {
+        #[serde(rename = "SmsSendDetailDTO", default)]
+        list: Vec<Dto>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Dto {
+        #[serde(default)]
+        phone_num: String,
+        send_status: u8,
+        #[serde(default)]
+        err_code: String,
+        #[serde(default)]
+        template_code: String,
+        #[serde(default)]
+        content: String,
+        #[serde(default)]
+        send_date: String,
+        #[serde(default)]
+        receive_date: String,
+        #[serde(default)]
+        out_id: Option<String>,
+    }
+    let w: Wire = serde_json::from_str(body).map_err(GatewayError::json)?;
+    if w.code != "OK" {
+        return Ok(QuerySendDetailsOutcome::Rejected {
+            code: w.code,
+            message: w.message,
+            request_id: w.request_id,
+        });
+    }
+    let details = w
+        .dtos
+        .map(|d| d.list)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| {
+            let send_status = match d.send_status {
+                1 => DetailStatus::Waiting,
+                2 => DetailStatus::Failed,
+                3 => DetailStatus::Delivered,
+                other => {
+                    return Err(GatewayError::invalid_field(
+                        "SendStatus",
+                        format!("unknown status {other}"),
+                    ));
+                }
+            };
+            Ok(SendDetail {
+                phone_num: d.phone_num,
+                send_status,
+                err_code: d.err_code,
+                template_code: d.template_code,
+                content: d.content,
+                send_date: d.send_date,
+                receive_date: d.receive_date,
+                out_id: d.out_id.filter(|o| !o.is_empty()),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(QuerySendDetailsOutcome::Found {
+        total_count: w.total_count.unwrap_or(details.len() as u64),
+        details,
+        request_id: w.request_id,
+    })
+}
+
+fn opt_u64_from_string_or_number<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        S(String),
+        N(u64),
+    }
+    match Option::<Either>::deserialize(d)? {
+        None => Ok(None),
+        Some(Either::N(n)) => Ok(Some(n)),
+        Some(Either::S(s)) => s.parse().map(Some).map_err(serde::de::Error::custom),
+    }
 }
 
 #[cfg(test)]
@@ -826,6 +1110,136 @@ mod tests {
             parse_delivery_receipts(&receipts.replace("\"sms_size\":2", "\"sms_size\":-2"))
                 .unwrap_err()
                 .code(),
+            "malformed_json"
+        );
+    }
+
+    #[test]
+    fn query_send_details_requests_and_responses() {
+        let creds = Credentials {
+            access_key_id: "LTAI-test".into(),
+            access_key_secret: "secret-test".into(),
+        };
+        let req = QuerySendDetails {
+            phone_number: "13800000000".into(),
+            biz_id: Some("900619746936498440^0".into()),
+            send_date: time::macros::date!(2026 - 11 - 26),
+            page_size: 10,
+            current_page: 1,
+        };
+        let at = parse_timestamp("t", "2026-11-26T02:00:00Z").unwrap();
+        let secrets = |ak: &str| (ak == "LTAI-test").then(|| "secret-test".to_owned());
+        // ACS3: the action is a signed header, the parameters the signed query.
+        let http = query_send_details_acs3(&creds, &req, at, "n-1").unwrap();
+        let query: Params = parse_form(http.url.split_once('?').unwrap().1)
+            .unwrap()
+            .into_iter()
+            .collect();
+        assert_eq!(query.get("SendDate").map(String::as_str), Some("20261126"));
+        assert_eq!(
+            query.get("BizId").map(String::as_str),
+            Some("900619746936498440^0")
+        );
+        assert!(
+            http.headers
+                .iter()
+                .any(|(k, v)| k == "x-acs-action" && v == "QuerySendDetails")
+        );
+        verify_acs3(
+            "POST",
+            "/",
+            &query,
+            &http.headers,
+            b"",
+            secrets,
+            at.unix_timestamp(),
+        )
+        .unwrap();
+        // v1: the action is a signed parameter.
+        let http = query_send_details_v1(&creds, &req, at, "n-2").unwrap();
+        let params: Params = parse_form(http.url.split_once('?').unwrap().1)
+            .unwrap()
+            .into_iter()
+            .collect();
+        assert_eq!(
+            params.get("Action").map(String::as_str),
+            Some("QuerySendDetails")
+        );
+        verify_v1("GET", &params, secrets, at.unix_timestamp()).unwrap();
+        let mut tampered = params.clone();
+        tampered.insert("Action".into(), "SendSms".into());
+        assert_eq!(
+            verify_v1("GET", &tampered, secrets, at.unix_timestamp())
+                .unwrap_err()
+                .code(),
+            "bad_signature"
+        );
+        // Bad input is refused before anything is signed.
+        for bad in [
+            QuerySendDetails {
+                phone_number: "+8613800000000".into(),
+                ..req.clone()
+            },
+            QuerySendDetails {
+                page_size: 51,
+                ..req.clone()
+            },
+            QuerySendDetails {
+                current_page: 0,
+                ..req.clone()
+            },
+        ] {
+            assert_eq!(
+                query_send_details_acs3(&creds, &bad, at, "n")
+                    .unwrap_err()
+                    .code(),
+                "invalid_field"
+            );
+        }
+        assert_eq!(parse_send_date("20261126").unwrap(), req.send_date);
+        for bad in ["2026112", "20261301", "2026-11-", "20260230"] {
+            assert_eq!(
+                parse_send_date(bad).unwrap_err().code(),
+                "invalid_field",
+                "{bad}"
+            );
+        }
+
+        // The documented response shape: TotalCount as a string, the details nested twice.
+        let found = r#"{"TotalCount":"1","Message":"OK","RequestId":"819BE656-D2E0-4858-8B21-B2E477085AAF","SmsSendDetailDTOs":{"SmsSendDetailDTO":[{"SendDate":"2019-01-08 16:44:10","SendStatus":3,"ReceiveDate":"2019-01-08 16:44:13","ErrCode":"DELIVERED","TemplateCode":"SMS_122310183","Content":"【阿里云】验证码为：123，您正在登录，若非本人操作，请勿泄露","PhoneNum":"15298356881","OutId":"123"}]},"Code":"OK"}"#;
+        match parse_query_send_details_response(found).unwrap() {
+            QuerySendDetailsOutcome::Found {
+                total_count,
+                details,
+                ..
+            } => {
+                assert_eq!(total_count, 1);
+                assert_eq!(details[0].send_status, DetailStatus::Delivered);
+                assert_eq!(details[0].err_code, "DELIVERED");
+                assert_eq!(details[0].out_id.as_deref(), Some("123"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let waiting = r#"{"TotalCount":1,"Code":"OK","SmsSendDetailDTOs":{"SmsSendDetailDTO":[{"SendStatus":1,"PhoneNum":"1"}]}}"#;
+        assert!(
+            matches!(parse_query_send_details_response(waiting).unwrap(),
+            QuerySendDetailsOutcome::Found { ref details, .. } if details[0].send_status == DetailStatus::Waiting && details[0].out_id.is_none())
+        );
+        let none = r#"{"TotalCount":"0","Code":"OK","RequestId":"r","SmsSendDetailDTOs":{"SmsSendDetailDTO":[]}}"#;
+        assert!(
+            matches!(parse_query_send_details_response(none).unwrap(), QuerySendDetailsOutcome::Found { total_count: 0, ref details, .. } if details.is_empty())
+        );
+        let throttled = r#"{"Code":"Throttling.User","Message":"Request was denied due to user flow control.","RequestId":"r"}"#;
+        assert!(
+            matches!(parse_query_send_details_response(throttled).unwrap(), QuerySendDetailsOutcome::Rejected { ref code, .. } if code == "Throttling.User")
+        );
+        let odd = r#"{"Code":"OK","SmsSendDetailDTOs":{"SmsSendDetailDTO":[{"SendStatus":7}]}}"#;
+        assert_eq!(
+            parse_query_send_details_response(odd).unwrap_err().code(),
+            "invalid_field"
+        );
+        assert_eq!(
+            parse_query_send_details_response("[]").unwrap_err().code(),
             "malformed_json"
         );
     }

@@ -9,8 +9,9 @@
 //! * key derivation: HMAC-SHA256 chain `"TC3"+SecretKey` → DATE → SERVICE → `tc3_request`; the signature is
 //!   hex HMAC-SHA256(signing key, string to sign).
 //!
-//! Also the `SendSms` request, its response (per-number `SendStatusSet`), and the delivery-receipt callback
-//! (unsigned by Tencent: protect its URL with a secret path token, reconcile by polling). Sandbox mirror:
+//! Also the `SendSms` request, its response (per-number `SendStatusSet`), the delivery-receipt callback
+//! (unsigned by Tencent: protect its URL with a secret path token), and `PullSmsSendStatusByPhoneNumber`, the
+//! status query used to reconcile messages whose receipt never came. Sandbox mirror:
 //! [`verify`].
 
 use hmac::{Hmac, Mac};
@@ -330,6 +331,15 @@ pub enum SendSmsResponse {
     },
 }
 
+/// `Response.Error` of any action.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ErrorWire {
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
 /// Parses a `SendSms` response body.
 pub fn parse_send_sms_response(body: &str) -> Result<SendSmsResponse> {
     #[derive(Deserialize)]
@@ -344,13 +354,6 @@ pub fn parse_send_sms_response(body: &str) -> Result<SendSmsResponse> {
         request_id: String,
         error: Option<ErrorWire>,
         send_status_set: Option<Vec<SendStatus>>,
-    }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct ErrorWire {
-        code: String,
-        #[serde(default)]
-        message: String,
     }
     let o: Outer = serde_json::from_str(body).map_err(GatewayError::json)?;
     let r = o.response;
@@ -396,6 +399,130 @@ pub struct DeliveryReceipt {
 /// Parses a receipt callback body. Answer it with `{"result":0,"errmsg":"OK"}`.
 pub fn parse_delivery_receipts(body: &str) -> Result<Vec<DeliveryReceipt>> {
     serde_json::from_str(body).map_err(GatewayError::json)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// PullSmsSendStatusByPhoneNumber: the receipts of one number's messages, for reconciling messages whose receipt
+// callback never came. (`PullSmsSendStatus`, the account-wide pull queue, hands each receipt out once to whoever
+// pulls first; a receipt pulled by an instance that then fails to store it would be gone, so we query by number.)
+
+/// A `PullSmsSendStatusByPhoneNumber` call: receipts for messages sent to `phone_number` from `begin_time`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PullSendStatusByPhoneNumber {
+    /// Unix seconds.
+    pub begin_time: i64,
+    pub offset: u32,
+    /// 1 to 100.
+    pub limit: u32,
+    /// E.164 (`+8613800000000`).
+    pub phone_number: String,
+    pub sms_sdk_app_id: String,
+    /// Unix seconds; unset = now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<i64>,
+}
+
+/// The signed `PullSmsSendStatusByPhoneNumber` request.
+pub fn pull_send_status_by_phone_number_request(
+    creds: &Credentials,
+    region: &str,
+    req: &PullSendStatusByPhoneNumber,
+    timestamp: i64,
+) -> Result<HttpRequest> {
+    if !(1..=100).contains(&req.limit) {
+        return Err(GatewayError::invalid_field("Limit", "1 to 100"));
+    }
+    if req.begin_time < 0 || req.end_time.is_some_and(|e| e < req.begin_time) {
+        return Err(GatewayError::invalid_field(
+            "BeginTime",
+            "unix seconds, not after EndTime",
+        ));
+    }
+    let digits = req.phone_number.strip_prefix('+').unwrap_or("");
+    if !(6..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(GatewayError::invalid_field(
+            "PhoneNumber",
+            format!("{:?} is not E.164", req.phone_number),
+        ));
+    }
+    let payload = serde_json::to_string(req).map_err(GatewayError::json)?;
+    let target = ApiTarget {
+        host: HOST,
+        service: SERVICE,
+        action: "PullSmsSendStatusByPhoneNumber",
+        version: VERSION,
+        region,
+    };
+    signed_json_post(creds, &target, &payload, timestamp)
+}
+
+/// One pulled receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PulledStatus {
+    /// Unix seconds.
+    #[serde(default)]
+    pub user_receive_time: Option<i64>,
+    #[serde(default)]
+    pub country_code: String,
+    #[serde(default)]
+    pub subscriber_number: String,
+    pub phone_number: String,
+    pub serial_no: String,
+    pub report_status: ReportStatus,
+    /// `DELIVRD` on success, the carrier's code otherwise.
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub session_context: String,
+}
+
+/// The response of a pull: receipts, or a request-level error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullSendStatusResponse {
+    Pulled {
+        request_id: String,
+        statuses: Vec<PulledStatus>,
+    },
+    Error {
+        request_id: String,
+        code: String,
+        message: String,
+    },
+}
+
+/// Parses a `PullSmsSendStatusByPhoneNumber` (or `PullSmsSendStatus`) response body.
+pub fn parse_pull_send_status_response(body: &str) -> Result<PullSendStatusResponse> {
+    #[derive(Deserialize)]
+    struct Outer {
+        #[serde(rename = "Response")]
+        response: Inner,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Inner {
+        #[serde(default)]
+        request_id: String,
+        error: Option<ErrorWire>,
+        pull_sms_send_status_set: Option<Vec<PulledStatus>>,
+    }
+    let o: Outer = serde_json::from_str(body).map_err(GatewayError::json)?;
+    let r = o.response;
+    if let Some(e) = r.error {
+        return Ok(PullSendStatusResponse::Error {
+            request_id: r.request_id,
+            code: e.code,
+            message: e.message,
+        });
+    }
+    let statuses = r
+        .pull_sms_send_status_set
+        .ok_or_else(|| GatewayError::MissingField("PullSmsSendStatusSet".into()))?;
+    Ok(PullSendStatusResponse::Pulled {
+        request_id: r.request_id,
+        statuses,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -811,6 +938,117 @@ mod tests {
                 .unwrap_err()
                 .code(),
             "invalid_field"
+        );
+    }
+
+    #[test]
+    fn pull_send_status_by_phone_number() {
+        let creds = Credentials {
+            secret_id: "AKIDtest".into(),
+            secret_key: "test-key".into(),
+        };
+        let pull = PullSendStatusByPhoneNumber {
+            begin_time: 1_620_734_100,
+            offset: 0,
+            limit: 2,
+            phone_number: "+8615291996666".into(),
+            sms_sdk_app_id: "1400006666".into(),
+            end_time: Some(1_620_734_200),
+        };
+        let req =
+            pull_send_status_by_phone_number_request(&creds, "ap-guangzhou", &pull, 1_620_734_300)
+                .unwrap();
+        assert_eq!(
+            req.body,
+            r#"{"BeginTime":1620734100,"Offset":0,"Limit":2,"PhoneNumber":"+8615291996666","SmsSdkAppId":"1400006666","EndTime":1620734200}"#
+        );
+        assert_eq!(
+            req.header("X-TC-Action"),
+            Some("PullSmsSendStatusByPhoneNumber")
+        );
+        let secrets = |id: &str| (id == "AKIDtest").then(|| "test-key".to_owned());
+        verify(
+            "POST",
+            "",
+            &req.headers,
+            req.body.as_bytes(),
+            SERVICE,
+            secrets,
+            1_620_734_300,
+        )
+        .unwrap();
+        assert_eq!(
+            verify(
+                "POST",
+                "",
+                &req.headers,
+                req.body.replace("6666\"", "6667\"").as_bytes(),
+                SERVICE,
+                secrets,
+                1_620_734_300
+            )
+            .unwrap_err()
+            .code(),
+            "bad_signature"
+        );
+        for bad in [
+            PullSendStatusByPhoneNumber {
+                limit: 0,
+                ..pull.clone()
+            },
+            PullSendStatusByPhoneNumber {
+                limit: 101,
+                ..pull.clone()
+            },
+            PullSendStatusByPhoneNumber {
+                end_time: Some(1),
+                ..pull.clone()
+            },
+            PullSendStatusByPhoneNumber {
+                phone_number: "15291996666".into(),
+                ..pull.clone()
+            },
+        ] {
+            assert_eq!(
+                pull_send_status_by_phone_number_request(&creds, "ap-guangzhou", &bad, 0)
+                    .unwrap_err()
+                    .code(),
+                "invalid_field"
+            );
+        }
+
+        // The documented example response.
+        let body = r#"{"Response":{"PullSmsSendStatusSet":[{"Description":"DELIVRD","CountryCode":"86","SubscriberNumber":"15291996666","ReportStatus":"SUCCESS","PhoneNumber":"+8615291996666","SerialNo":"14:19325917feb3914eb78b50d6182d7e452e","UserReceiveTime":1620734188,"SessionContext":""},{"Description":"MK:0005","CountryCode":"86","SubscriberNumber":"15291996666","ReportStatus":"FAIL","PhoneNumber":"+8615291996666","SerialNo":"14:19325917feb3914eb78b50d6182d7e456f","UserReceiveTime":1620734188,"SessionContext":"n-1"}],"RequestId":"8979fc1e-9564-4fc9-bf7d-2958ce679b72"}}"#;
+        match parse_pull_send_status_response(body).unwrap() {
+            PullSendStatusResponse::Pulled {
+                statuses,
+                request_id,
+            } => {
+                assert_eq!(request_id, "8979fc1e-9564-4fc9-bf7d-2958ce679b72");
+                assert_eq!(statuses.len(), 2);
+                assert_eq!(statuses[0].report_status, ReportStatus::Success);
+                assert_eq!(statuses[0].user_receive_time, Some(1_620_734_188));
+                assert_eq!(statuses[1].report_status, ReportStatus::Fail);
+                assert_eq!(statuses[1].description, "MK:0005");
+                assert_eq!(statuses[1].session_context, "n-1");
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = r#"{"Response":{"Error":{"Code":"RequestLimitExceeded","Message":"请求的次数超过了频率限制。"},"RequestId":"r"}}"#;
+        assert!(
+            matches!(parse_pull_send_status_response(err).unwrap(), PullSendStatusResponse::Error { ref code, .. } if code == "RequestLimitExceeded")
+        );
+        assert_eq!(
+            parse_pull_send_status_response(r#"{"Response":{"RequestId":"r"}}"#)
+                .unwrap_err()
+                .code(),
+            "missing_field"
+        );
+        assert_eq!(
+            parse_pull_send_status_response(&body.replace("\"FAIL\"", "\"MAYBE\""))
+                .unwrap_err()
+                .code(),
+            "malformed_json"
         );
     }
 

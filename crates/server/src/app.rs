@@ -452,6 +452,7 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
         }
     });
     crate::notify::spawn_worker(state.clone());
+    crate::notify::reconcile::spawn(state.clone());
     crate::cards::spawn_expiry_job(state.clone());
     crate::retention::spawn(state.clone());
     tracing::info!(addr = %listener.local_addr()?, "Shenfen listening");

@@ -119,6 +119,8 @@ pub struct NotifyConfig {
     pub live: LiveConfig,
     /// Card expiry reminders (到期短信提醒).
     pub expiry: ExpiryConfig,
+    /// Asking the SMS provider about messages whose delivery receipt never came.
+    pub reconcile: ReconcileConfig,
     /// Web Push to installed web apps and browsers that opted in.
     pub push: PushConfig,
 }
@@ -201,6 +203,35 @@ pub struct ExpiryConfig {
     pub interval_secs: u64,
     /// Cards claimed per statement.
     pub batch: u32,
+}
+
+/// Receipts are pushed by the providers but unsigned and not guaranteed: a callback can be lost, or arrive
+/// before the acceptance was written down. The reconciler asks the provider's status API (Aliyun
+/// `QuerySendDetails`, Tencent `PullSmsSendStatusByPhoneNumber`) about messages still `sent` after `after_secs`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReconcileConfig {
+    /// Run the reconciler on this instance (every instance may: each message is asked about by one at a time).
+    pub enabled: bool,
+    /// How often it looks for unconfirmed messages.
+    pub every_secs: u64,
+    /// A message is asked about once it has waited this long for its receipt.
+    pub after_secs: i64,
+    /// A message the provider has no final news of is asked about again after this long.
+    pub recheck_secs: i64,
+    /// A message without a final report this long after it was sent ends as `temporary-failure` (the carrier
+    /// could not reach the phone); it is not sent again.
+    pub give_up_hours: i64,
+    /// Messages claimed per pass.
+    pub batch: u32,
+    /// Status queries in flight at once.
+    pub concurrency: usize,
+}
+
+impl Default for ReconcileConfig {
+    fn default() -> Self {
+        ReconcileConfig { enabled: true, every_secs: 60, after_secs: 600, recheck_secs: 600, give_up_hours: 72, batch: 100, concurrency: 8 }
+    }
 }
 
 impl Default for ExpiryConfig {
@@ -286,6 +317,7 @@ impl Default for NotifyConfig {
             sandbox: SandboxSmsConfig::default(),
             live: LiveConfig::default(),
             expiry: ExpiryConfig::default(),
+            reconcile: ReconcileConfig::default(),
             push: PushConfig::default(),
         }
     }
@@ -348,6 +380,10 @@ impl NotifyConfig {
         }
         if self.expiry.windows_days.is_empty() || self.expiry.windows_days.iter().any(|d| !(1..=3650).contains(d)) || self.expiry.batch == 0 {
             bail!("notify.expiry: windows_days must list 1–3650 day windows, batch at least 1");
+        }
+        let r = &self.reconcile;
+        if r.every_secs == 0 || r.after_secs < 1 || r.recheck_secs < 1 || r.give_up_hours < 1 || r.batch == 0 || r.concurrency == 0 {
+            bail!("notify.reconcile: every_secs, after_secs, recheck_secs, give_up_hours, batch and concurrency must be at least 1");
         }
         if !(self.push.subject.starts_with("mailto:") || self.push.subject.starts_with("https:")) {
             bail!("notify.push.subject must be a mailto: or https: URL");

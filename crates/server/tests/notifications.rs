@@ -366,3 +366,104 @@ async fn notification_centre_api() {
     assert_eq!((v["unread"].as_i64(), v["items"][0]["read"].as_bool()), (Some(0), Some(true)));
     assert_eq!(http.get(app.url("/api/v1/me/notifications")).send().await.unwrap().status(), 401);
 }
+
+/// Receipts that never come: the reconciler asks the provider's status API. `…8888` is delivered but its receipt
+/// callback is lost; `…7777` is never reported on by the carrier.
+async fn reconciliation(app: &TestApp, clock: &Clock, provider: &str) {
+    use notify::reconcile::{self, Reconciled};
+    let lost = citizen(app, "13912348888").await;
+    let silent = citizen(app, "13912347777").await;
+    let normal = citizen(app, "13912345678").await;
+    notify::enqueue(&app.state, booked(&lost, "rc-lost")).await.unwrap();
+    notify::enqueue(&app.state, booked(&silent, "rc-silent")).await.unwrap();
+    notify::enqueue(&app.state, booked(&normal, "rc-normal")).await.unwrap();
+    assert_eq!(after_receipt(app, "rc-normal").await.status, NotificationStatus::Delivered, "receipts still arrive by callback");
+    // By now the sandbox would have posted the lost one's receipt too.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for key in ["rc-lost", "rc-silent"] {
+        let n = sms_row(app, key).await;
+        assert_eq!((n.status, n.provider.as_deref()), (NotificationStatus::Sent, Some(provider)), "{key}");
+    }
+
+    assert_eq!(reconcile::reconcile_once(&app.state).await.unwrap(), Reconciled::default(), "too early to ask");
+    clock.advance_ms(app.state.config.notify.reconcile.after_secs * 1000);
+    let r = reconcile::reconcile_once(&app.state).await.unwrap();
+    assert_eq!(r, Reconciled { checked: 2, delivered: 1, pending: 1, ..Reconciled::default() }, "the status API knows the lost one; the silent one is waiting");
+    let n = sms_row(app, "rc-lost").await;
+    assert_eq!(n.status, NotificationStatus::Delivered);
+    assert!(n.delivered_at.is_some());
+    assert_eq!(sms_row(app, "rc-silent").await.status, NotificationStatus::Sent);
+    assert_eq!(reconcile::reconcile_once(&app.state).await.unwrap().checked, 0, "not asked again before the recheck time");
+    clock.advance_ms(app.state.config.notify.reconcile.recheck_secs * 1000);
+    assert_eq!(reconcile::reconcile_once(&app.state).await.unwrap(), Reconciled { checked: 1, pending: 1, ..Reconciled::default() });
+
+    // No report within the give-up window: temporary-failure, and it is not sent a second time.
+    clock.advance_ms(app.state.config.notify.reconcile.give_up_hours * 3_600_000);
+    assert_eq!(reconcile::reconcile_once(&app.state).await.unwrap(), Reconciled { checked: 1, given_up: 1, ..Reconciled::default() });
+    let n = sms_row(app, "rc-silent").await;
+    assert_eq!((n.status, n.error.as_deref()), (NotificationStatus::TemporaryFailure, Some(reconcile::NO_RECEIPT)));
+    assert_eq!(notify::run_once(&app.state).await.unwrap(), 0, "a message sent once is never re-sent");
+    assert_eq!(app.state.store.outbox(Some("13912347777"), 10).await.unwrap().len(), 1);
+    assert_eq!(reconcile::reconcile_once(&app.state).await.unwrap().checked, 0, "nothing left to ask about");
+}
+
+mod reconcile_by_status_api {
+    use super::*;
+
+    async fn run(db: Db, provider: SmsProviderKind, name: &str, tweak: impl FnOnce(&mut Config)) {
+        let clock = Clock::fixed(time::OffsetDateTime::now_utc().unix_timestamp() * 1000);
+        let Some(app) = with_sandbox(db, provider, clock.clone(), tweak).await else { return };
+        reconciliation(&app, &clock, name).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn aliyun_sqlite() {
+        run(Db::Sqlite, SmsProviderKind::Aliyun, "aliyun", |_| {}).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn aliyun_v1_postgres() {
+        run(Db::Postgres, SmsProviderKind::Aliyun, "aliyun", |c| c.notify.aliyun.signature = "v1".into()).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tencent_sqlite() {
+        run(Db::Sqlite, SmsProviderKind::Tencent, "tencent", |_| {}).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tencent_postgres() {
+        run(Db::Postgres, SmsProviderKind::Tencent, "tencent", |_| {}).await;
+    }
+}
+
+/// A status API that cannot answer (the provider is down) loses nothing: the message is asked about again later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_survives_an_unreachable_status_api() {
+    use notify::reconcile::{self, Reconciled};
+    let clock = Clock::fixed(time::OffsetDateTime::now_utc().unix_timestamp() * 1000);
+    let app = TestApp::start_with(Db::Sqlite, clock.clone(), |c| {
+        c.notify.provider = SmsProviderKind::Tencent;
+        // Nothing listens on port 1.
+        c.notify.tencent.base_url = Some("http://127.0.0.1:1".into());
+    })
+    .await
+    .unwrap();
+    // A message Tencent accepted while it was still reachable.
+    let c = citizen(&app, "13912348888").await;
+    notify::enqueue_for_worker(&app.state, booked(&c, "rc-down")).await.unwrap();
+    let id = sms_row(&app, "rc-down").await.id;
+    let now = app.state.now_ms();
+    let store = &app.state.store;
+    store.claim_sms_by_id(&id, "w", now, now + 60_000).await.unwrap().unwrap();
+    assert!(store.mark_sent(&id, "w", "tencent", "2021-01-11:serial-1", now).await.unwrap());
+
+    let cfg = app.state.config.notify.reconcile.clone();
+    clock.advance_ms(cfg.after_secs * 1000);
+    assert_eq!(reconcile::reconcile_once(&app.state).await.unwrap(), Reconciled { checked: 1, errors: 1, ..Reconciled::default() });
+    assert_eq!(sms_row(&app, "rc-down").await.status, NotificationStatus::Sent, "nothing concluded from a failed question");
+    assert_eq!(reconcile::reconcile_once(&app.state).await.unwrap().checked, 0);
+    clock.advance_ms(cfg.recheck_secs * 1000);
+    assert_eq!(reconcile::reconcile_once(&app.state).await.unwrap().checked, 1, "asked again after the recheck time");
+    // An outage is not the carrier's silence: past the give-up window, a failed question still gives up nothing.
+    clock.advance_ms(cfg.give_up_hours * 3_600_000);
+    assert_eq!(reconcile::reconcile_once(&app.state).await.unwrap(), Reconciled { checked: 1, errors: 1, ..Reconciled::default() });
+    assert_eq!(sms_row(&app, "rc-down").await.status, NotificationStatus::Sent);
+}

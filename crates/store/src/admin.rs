@@ -686,11 +686,12 @@ macro_rules! sql_admin {
             }
 
             async fn queue_stats(&self, now: Millis) -> Result<QueueStats> {
-                let n = sqlx::query(
+                let n = sqlx::query(&format!(
                     "SELECT COUNT(*) AS due, MIN(CASE WHEN status = 'sending' THEN lease_until ELSE next_attempt_at END) AS oldest \
-                     FROM notifications WHERE channel = 'sms' AND ((status IN ('created', 'temporary-failure') AND next_attempt_at <= $1) \
-                     OR (status = 'sending' AND lease_until < $1))",
-                )
+                     FROM notifications WHERE ({}) OR ({})",
+                    crate::notifications::sms_due("$1"),
+                    crate::notifications::sms_lease_expired("$1")
+                ))
                 .bind(now)
                 .fetch_one(&self.read)
                 .await?;

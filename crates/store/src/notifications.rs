@@ -165,6 +165,14 @@ pub trait NotificationStore: Send + Sync {
     /// Applies a provider's batch of delivery receipts (providers post them as arrays) in one transaction, each
     /// by the provider's message id. Idempotent.
     async fn record_receipts(&self, provider: &str, receipts: &[Receipt], at: Millis) -> Result<Vec<ReceiptOutcome>>;
+    /// Claims up to `limit` SMS that `provider` accepted at or before `sent_before` and no receipt has closed yet,
+    /// oldest first, skipping those checked recently: each is held by `worker` until `recheck_at`, which is also
+    /// when it may be checked again if the provider has no news of it. (The lease column does this job once a
+    /// message is `sent`: it has no sending lease any more.)
+    async fn claim_unconfirmed_sms(&self, worker: &str, provider: &str, sent_before: Millis, limit: u32, now: Millis, recheck_at: Millis) -> Result<Vec<Notification>>;
+    /// Ends messages the carrier never reported on (`sent` → `temporary-failure`, never sent again), where
+    /// `worker` still holds them from [`Self::claim_unconfirmed_sms`]. Returns how many changed.
+    async fn give_up_unconfirmed(&self, worker: &str, ids: &[String], error: &str) -> Result<u64>;
     /// [`Self::record_receipts`] of one receipt.
     async fn record_receipt(&self, provider: &str, provider_message_id: &str, delivered: bool, error: &str, at: Millis) -> Result<ReceiptOutcome> {
         let r = Receipt { provider_message_id: provider_message_id.into(), delivered, error: error.into() };
@@ -206,11 +214,17 @@ const PUSH_COLS: &str = "id, citizen_id, endpoint, p256dh, auth, lang, created_a
 const COLS: &str = "id, citizen_id, event_kind, dedupe_key, channel, template, vars, phone, status, attempts, next_attempt_at, \
      lease_until, leased_by, provider, provider_message_id, error, created_at, sent_at, delivered_at, read_at";
 
-/// SMS jobs whose worker died holding the lease (written to match the partial index `notifications_sms_leased`:
-/// SQLite uses a partial index only when the query repeats its condition).
-const LEASE_EXPIRED: &str = "channel = 'sms' AND status = 'sending' AND lease_until < $3";
-/// New and retry-due SMS jobs whose time has come (matches `notifications_sms_due`).
-const DUE_NEW_OR_RETRY: &str = "channel = 'sms' AND status IN ('created', 'temporary-failure') AND next_attempt_at <= $3";
+/// SMS jobs whose worker died holding the lease as of the bind parameter `now` (written to match the partial
+/// index `notifications_sms_leased`: SQLite uses a partial index only when the query repeats its condition).
+pub(crate) fn sms_lease_expired(now: &str) -> String {
+    format!("channel = 'sms' AND status = 'sending' AND lease_until < {now}")
+}
+
+/// New and retry-due SMS jobs whose time has come as of `now` (matches `notifications_sms_due`). Only jobs no
+/// provider has accepted: a message that ended `temporary-failure` without a receipt was sent once already.
+pub(crate) fn sms_due(now: &str) -> String {
+    format!("channel = 'sms' AND status IN ('created', 'temporary-failure') AND sent_at IS NULL AND next_attempt_at <= {now}")
+}
 
 macro_rules! sql_notifications {
     ($store:ident, $row:ty, $lock:expr, $prepared:expr) => {
@@ -307,10 +321,10 @@ macro_rules! sql_notifications {
             }
 
             async fn claim_sms(&self, worker: &str, limit: u32, now: Millis, lease_until: Millis) -> Result<Vec<Notification>> {
-                // Two claims, each an ordered scan of its partial index (migration 0010): jobs whose worker died
+                // Two claims, each an ordered scan of its partial index (migrations 0010, 0011): jobs whose worker died
                 // holding the lease first (they are the oldest), then due jobs, oldest first.
                 let mut jobs = Vec::new();
-                for (candidates, oldest_first) in [(LEASE_EXPIRED, "lease_until"), (DUE_NEW_OR_RETRY, "next_attempt_at")] {
+                for (candidates, oldest_first) in [(sms_lease_expired("$3"), "lease_until"), (sms_due("$3"), "next_attempt_at")] {
                     let room = i64::from(limit) - jobs.len() as i64;
                     if room <= 0 {
                         break;
@@ -338,7 +352,9 @@ macro_rules! sql_notifications {
             async fn claim_sms_by_id(&self, id: &str, worker: &str, now: Millis, lease_until: Millis) -> Result<Option<Notification>> {
                 let row = sqlx::query(&format!(
                     "UPDATE notifications SET status = 'sending', lease_until = $1, leased_by = $2, attempts = attempts + 1 \
-                     WHERE id = $4 AND (({LEASE_EXPIRED}) OR ({DUE_NEW_OR_RETRY})) RETURNING {COLS}"
+                     WHERE id = $4 AND (({}) OR ({})) RETURNING {COLS}",
+                    sms_lease_expired("$3"),
+                    sms_due("$3")
                 ))
                 .bind(lease_until)
                 .bind(worker)
@@ -375,6 +391,49 @@ macro_rules! sql_notifications {
                 .execute(&self.write)
                 .await?;
                 Ok((r.rows_affected() == 1).then_some(status))
+            }
+
+            async fn claim_unconfirmed_sms(&self, worker: &str, provider: &str, sent_before: Millis, limit: u32, now: Millis, recheck_at: Millis) -> Result<Vec<Notification>> {
+                // The candidates are an ordered scan of `notifications_sms_unconfirmed` (migration 0011), which holds
+                // only messages in flight.
+                let rows = sqlx::query(&format!(
+                    "UPDATE notifications SET lease_until = $1, leased_by = $2 \
+                     WHERE id IN (SELECT id FROM notifications WHERE channel = 'sms' AND status = 'sent' AND sent_at <= $3 \
+                     AND provider = $4 AND (lease_until IS NULL OR lease_until <= $5) ORDER BY sent_at LIMIT $6{}) \
+                     AND status = 'sent' RETURNING {COLS}",
+                    $lock
+                ))
+                .bind(recheck_at)
+                .bind(worker)
+                .bind(sent_before)
+                .bind(provider)
+                .bind(now)
+                .bind(i64::from(limit))
+                .persistent($prepared)
+                .fetch_all(&self.write)
+                .await?;
+                let mut jobs = rows.iter().map(Self::notification_row).collect::<Result<Vec<_>>>()?;
+                jobs.sort_by_key(|j| j.sent_at);
+                Ok(jobs)
+            }
+
+            async fn give_up_unconfirmed(&self, worker: &str, ids: &[String], error: &str) -> Result<u64> {
+                let mut tx = self.write.begin().await?;
+                let mut changed = 0;
+                for id in ids {
+                    changed += sqlx::query(
+                        "UPDATE notifications SET status = 'temporary-failure', error = $1, lease_until = NULL \
+                         WHERE id = $2 AND status = 'sent' AND leased_by = $3",
+                    )
+                    .bind(error)
+                    .bind(id)
+                    .bind(worker)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                }
+                tx.commit().await?;
+                Ok(changed)
             }
 
             async fn record_receipts(&self, provider: &str, receipts: &[Receipt], at: Millis) -> Result<Vec<ReceiptOutcome>> {

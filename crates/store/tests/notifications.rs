@@ -265,3 +265,42 @@ both_backends!(push_subscriptions_by_endpoint_with_a_limit, |store| {
     assert!(store.delete_push_subscription(None, "https://push.example/2").await.unwrap());
     assert!(store.push_subscriptions(&b).await.unwrap().is_empty());
 });
+
+both_backends!(unconfirmed_messages_are_checked_then_given_up_never_resent, |store| {
+    let c = citizen(&store, "13800000231").await;
+    let mut ids = Vec::new();
+    for (i, provider) in ["aliyun", "aliyun", "tencent"].iter().enumerate() {
+        let id = store.enqueue_notification(&sms(&c, &format!("uc-{i}"))).await.unwrap().unwrap();
+        store.claim_sms_by_id(&id, "w1", NOW, NOW + 30_000).await.unwrap().unwrap();
+        assert!(store.mark_sent(&id, "w1", provider, &format!("m-{i}"), NOW + i as i64).await.unwrap());
+        ids.push(id);
+    }
+    // Too recent to ask about.
+    assert!(store.claim_unconfirmed_sms("r1", "aliyun", NOW - 1, 10, NOW + 600_000, NOW + 1_200_000).await.unwrap().is_empty());
+    // Old enough: the provider's own messages only, oldest first, each held until the recheck time.
+    let held = store.claim_unconfirmed_sms("r1", "aliyun", NOW + 10, 10, NOW + 600_000, NOW + 1_200_000).await.unwrap();
+    assert_eq!(held.iter().map(|n| n.id.clone()).collect::<Vec<_>>(), ids[..2].to_vec());
+    assert!(held.iter().all(|n| n.status == NotificationStatus::Sent && n.lease_until == Some(NOW + 1_200_000)));
+    assert!(
+        store.claim_unconfirmed_sms("r2", "aliyun", NOW + 10, 10, NOW + 600_001, NOW + 1_200_001).await.unwrap().is_empty(),
+        "a message being checked is not checked twice at once"
+    );
+    // A receipt still closes a held message; it then leaves the reconciliation.
+    assert_eq!(store.record_receipt("aliyun", "m-0", true, "", NOW + 700_000).await.unwrap(), ReceiptOutcome::Applied);
+    // After the recheck time, the one left is due again, for any instance.
+    let again = store.claim_unconfirmed_sms("r2", "aliyun", NOW + 10, 10, NOW + 1_200_000, NOW + 1_800_000).await.unwrap();
+    assert_eq!(again.iter().map(|n| n.id.clone()).collect::<Vec<_>>(), vec![ids[1].clone()]);
+    // Giving up takes the holder; a receipt for a closed message changes nothing.
+    assert_eq!(store.give_up_unconfirmed("r1", &[ids[1].clone()], "no_receipt").await.unwrap(), 0, "r1 no longer holds it");
+    assert_eq!(store.give_up_unconfirmed("r2", &[ids[1].clone(), ids[0].clone()], "no_receipt").await.unwrap(), 1, "the delivered one stays delivered");
+    let n = store.notification(&ids[1]).await.unwrap().unwrap();
+    assert_eq!((n.status, n.error.as_deref(), n.lease_until), (NotificationStatus::TemporaryFailure, Some("no_receipt"), None));
+    assert_eq!(store.notification(&ids[0]).await.unwrap().unwrap().status, NotificationStatus::Delivered);
+    // A message that was sent once is never handed out for sending again, though `temporary-failure` and due.
+    assert!(store.claim_sms("w9", 10, NOW + 10_000_000, NOW + 10_030_000).await.unwrap().is_empty());
+    assert_eq!(store.claim_sms_by_id(&ids[1], "w9", NOW + 10_000_000, NOW + 10_030_000).await.unwrap(), None);
+    assert_eq!(store.queue_stats(NOW + 10_000_000).await.unwrap().notifications_due, 0, "nor counted as due");
+    assert_eq!(store.record_receipt("aliyun", "m-1", true, "", NOW + 10_000_000).await.unwrap(), ReceiptOutcome::AlreadyFinal);
+    // The other provider's message is still there for its own reconciler.
+    assert_eq!(store.claim_unconfirmed_sms("r1", "tencent", NOW + 10, 10, NOW + 600_000, NOW + 1_200_000).await.unwrap().len(), 1);
+});

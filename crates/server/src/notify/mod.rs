@@ -12,6 +12,7 @@ pub mod live;
 pub mod providers;
 pub mod push;
 pub mod push_sandbox;
+pub mod reconcile;
 pub mod sandbox;
 pub mod templates;
 pub mod view;
@@ -63,11 +64,31 @@ pub enum SendOutcome {
     Retry { reason: String },
 }
 
+/// What a provider's status API said about a message it accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusAnswer {
+    /// The carrier's final report: delivered, or not with the carrier's code.
+    Final { delivered: bool, code: String },
+    /// No final report yet (the phone may be off).
+    Pending,
+    /// The question could not be answered now (network, throttling, provider error): ask again later.
+    Failed { reason: String },
+}
+
 #[async_trait]
 pub trait SmsProvider: Send + Sync {
     /// Short name stored with the message and used in the receipt URL (`aliyun`, `tencent`, `outbox`).
     fn name(&self) -> &'static str;
     async fn submit(&self, sms: &OutgoingSms) -> SendOutcome;
+    /// Whether the provider has a status API for [`reconcile`] to ask.
+    fn has_status_api(&self) -> bool {
+        false
+    }
+    /// Asks what became of `sent` (a message this provider accepted; its `provider_message_id` is set).
+    async fn status(&self, sent: &Notification) -> StatusAnswer {
+        let _ = sent;
+        StatusAnswer::Failed { reason: "no status API".into() }
+    }
 }
 
 /// Demo/test provider: the message lands in the outbox at once and counts as delivered on acceptance (there is

@@ -7,7 +7,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use shenfen_gateways::{HttpMethod, HttpRequest, aliyun_sms, tencent_sms};
 
-use super::{OutgoingSms, SendOutcome, SmsProvider};
+use shenfen_store::Notification;
+
+use super::{OutgoingSms, SendOutcome, SmsProvider, StatusAnswer};
 use crate::config::{AliyunSmsConfig, TencentSmsConfig};
 
 fn client(timeout: Duration) -> reqwest::Client {
@@ -39,6 +41,19 @@ async fn send(http: &reqwest::Client, base: &str, prod_host: &str, req: &HttpReq
 
 fn unix_now() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc()
+}
+
+/// The Beijing date of a UTC millisecond time: the day Aliyun files a message under.
+fn beijing_date(ms: i64) -> Option<time::Date> {
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000) + 8 * 3600).ok().map(|t| t.date())
+}
+
+/// The stored fields a status query needs; a row without them was never accepted by a provider.
+fn sent_fields(sent: &Notification) -> Result<(&str, &str, i64), StatusAnswer> {
+    match (sent.phone.as_deref(), sent.provider_message_id.as_deref(), sent.sent_at) {
+        (Some(phone), Some(id), Some(at)) => Ok((phone, id, at)),
+        _ => Err(StatusAnswer::Failed { reason: "not a sent message".into() }),
+    }
 }
 
 /// A template code the account had approved, by our template name (configuration), else our name itself (the
@@ -99,6 +114,48 @@ impl SmsProvider for AliyunSms {
             Err(e) => SendOutcome::Retry { reason: format!("HTTP {status}: unreadable response ({})", e.code()) },
         }
     }
+
+    fn has_status_api(&self) -> bool {
+        true
+    }
+
+    /// `QuerySendDetails` by number, day and `BizId`: one send, one detail (matched on our `OutId` too).
+    async fn status(&self, sent: &Notification) -> StatusAnswer {
+        let (phone, biz_id, sent_at) = match sent_fields(sent) {
+            Ok(f) => f,
+            Err(answer) => return answer,
+        };
+        let Some(send_date) = beijing_date(sent_at) else { return StatusAnswer::Failed { reason: "sent_at out of range".into() } };
+        let creds = aliyun_sms::Credentials { access_key_id: self.config.access_key_id.clone(), access_key_secret: self.config.access_key_secret.clone() };
+        let query = aliyun_sms::QuerySendDetails { phone_number: phone.to_string(), biz_id: Some(biz_id.to_string()), send_date, page_size: 10, current_page: 1 };
+        let nonce = uuid::Uuid::now_v7().to_string();
+        let built = if self.config.signature == "v1" {
+            aliyun_sms::query_send_details_v1(&creds, &query, unix_now(), &nonce)
+        } else {
+            aliyun_sms::query_send_details_acs3(&creds, &query, unix_now(), &nonce)
+        };
+        let built = match built {
+            Ok(r) => r,
+            Err(e) => return StatusAnswer::Failed { reason: format!("local.{}", e.code()) },
+        };
+        let (status, body) = match send(&self.http, &self.base, aliyun_sms::HOST, &built).await {
+            Ok(r) => r,
+            Err(reason) => return StatusAnswer::Failed { reason },
+        };
+        match aliyun_sms::parse_query_send_details_response(&body) {
+            Ok(aliyun_sms::QuerySendDetailsOutcome::Found { details, .. }) => {
+                let ours = details.iter().find(|d| d.out_id.as_deref() == Some(sent.id.as_str())).or(details.first());
+                match ours.map(|d| (d.send_status, d.err_code.clone())) {
+                    Some((aliyun_sms::DetailStatus::Delivered, code)) => StatusAnswer::Final { delivered: true, code },
+                    Some((aliyun_sms::DetailStatus::Failed, code)) => StatusAnswer::Final { delivered: false, code },
+                    // Waiting for the carrier, or not (yet) on file.
+                    Some((aliyun_sms::DetailStatus::Waiting, _)) | None => StatusAnswer::Pending,
+                }
+            }
+            Ok(aliyun_sms::QuerySendDetailsOutcome::Rejected { code, .. }) => StatusAnswer::Failed { reason: code },
+            Err(e) => StatusAnswer::Failed { reason: format!("HTTP {status}: unreadable response ({})", e.code()) },
+        }
+    }
 }
 
 pub struct TencentSms {
@@ -155,5 +212,55 @@ impl SmsProvider for TencentSms {
             Ok(tencent_sms::SendSmsResponse::Error { code, .. }) => SendOutcome::Retry { reason: code },
             Err(e) => SendOutcome::Retry { reason: format!("HTTP {status}: unreadable response ({})", e.code()) },
         }
+    }
+    fn has_status_api(&self) -> bool {
+        true
+    }
+
+    /// `PullSmsSendStatusByPhoneNumber` from just before the send, looking for our serial number. Tencent lists
+    /// only messages with a carrier report, so absence means no report yet.
+    async fn status(&self, sent: &Notification) -> StatusAnswer {
+        /// Pages of 100 read at most: a number gets a handful of messages from us, never hundreds.
+        const PAGES: u32 = 5;
+        let (phone, serial, sent_at) = match sent_fields(sent) {
+            Ok(f) => f,
+            Err(answer) => return answer,
+        };
+        let phone = match tencent_sms::mainland_e164(phone) {
+            Ok(p) => p,
+            Err(e) => return StatusAnswer::Failed { reason: format!("local.{}", e.code()) },
+        };
+        let creds = tencent_sms::Credentials { secret_id: self.config.secret_id.clone(), secret_key: self.config.secret_key.clone() };
+        for page in 0..PAGES {
+            let pull = tencent_sms::PullSendStatusByPhoneNumber {
+                // A minute early: the provider's clock and ours may differ a little.
+                begin_time: (sent_at / 1000 - 60).max(0),
+                offset: page * 100,
+                limit: 100,
+                phone_number: phone.clone(),
+                sms_sdk_app_id: self.config.sdk_app_id.clone(),
+                end_time: None,
+            };
+            let built = match tencent_sms::pull_send_status_by_phone_number_request(&creds, &self.config.region, &pull, unix_now().unix_timestamp()) {
+                Ok(r) => r,
+                Err(e) => return StatusAnswer::Failed { reason: format!("local.{}", e.code()) },
+            };
+            let (status, body) = match send(&self.http, &self.base, tencent_sms::HOST, &built).await {
+                Ok(r) => r,
+                Err(reason) => return StatusAnswer::Failed { reason },
+            };
+            let statuses = match tencent_sms::parse_pull_send_status_response(&body) {
+                Ok(tencent_sms::PullSendStatusResponse::Pulled { statuses, .. }) => statuses,
+                Ok(tencent_sms::PullSendStatusResponse::Error { code, .. }) => return StatusAnswer::Failed { reason: code },
+                Err(e) => return StatusAnswer::Failed { reason: format!("HTTP {status}: unreadable response ({})", e.code()) },
+            };
+            if let Some(s) = statuses.iter().find(|s| s.serial_no == serial) {
+                return StatusAnswer::Final { delivered: s.report_status == tencent_sms::ReportStatus::Success, code: s.description.clone() };
+            }
+            if statuses.len() < 100 {
+                break;
+            }
+        }
+        StatusAnswer::Pending
     }
 }

@@ -1,8 +1,14 @@
 //! Sandboxes of Aliyun SMS and Tencent Cloud SMS: they check our signatures with the gateways crate's
 //! provider-side `verify` functions and answer like the real services — their error shapes and codes, a
-//! per-number rate limit, numbers ending in `0000` always refused as invalid, numbers ending in `9999` accepted
-//! but reported undeliverable by the "carrier". Accepted messages land in the outbox (`/dev/outbox`), and a
-//! delivery receipt in the provider's callback format is posted to our receipt endpoint afterwards.
+//! per-number rate limit. Accepted messages land in the outbox (`/dev/outbox`), a delivery receipt in the
+//! provider's callback format is posted to our receipt endpoint afterwards, and the status APIs (Aliyun
+//! `QuerySendDetails`, Tencent `PullSmsSendStatusByPhoneNumber`) answer from the sandbox's record of what it sent.
+//!
+//! Simulated numbers, by their last four digits:
+//! * `0000` — refused at submission as invalid;
+//! * `9999` — accepted, then reported undeliverable by the "carrier" (`MK:0005`);
+//! * `8888` — accepted and delivered, but the receipt callback is lost on the way (only the status API knows);
+//! * `7777` — accepted, and the carrier never reports (a phone switched off): the status API says "waiting".
 //!
 //! Demo instances mount them under `/sandbox/aliyun-sms/` and `/sandbox/tencent-sms/`; tests serve them on a
 //! separate loopback port.
@@ -41,6 +47,8 @@ struct SandboxInner {
     sent: Mutex<HashMap<String, VecDeque<i64>>>,
     /// Receipts waiting for the next push, per provider.
     pending_receipts: Mutex<HashMap<&'static str, Vec<serde_json::Value>>>,
+    /// What was sent, for the status APIs.
+    log: Mutex<SentLog>,
     http: reqwest::Client,
 }
 
@@ -62,8 +70,93 @@ impl SandboxState {
             receipt_delay: Duration::from_millis(n.sandbox.receipt_delay_ms),
             sent: Mutex::new(HashMap::new()),
             pending_receipts: Mutex::new(HashMap::new()),
+            log: Mutex::new(SentLog::default()),
             http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default(),
         }))
+    }
+}
+
+/// What the carrier will do with an accepted message, by the number's last four digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Delivered,
+    /// `9999`: reported undeliverable.
+    Blocked,
+    /// `8888`: delivered; the receipt callback is lost.
+    ReceiptLost,
+    /// `7777`: never reported on.
+    Silent,
+}
+
+impl Fate {
+    fn of(phone: &str) -> Fate {
+        match phone.get(phone.len().saturating_sub(4)..) {
+            Some("9999") => Fate::Blocked,
+            Some("8888") => Fate::ReceiptLost,
+            Some("7777") => Fate::Silent,
+            _ => Fate::Delivered,
+        }
+    }
+
+    /// The carrier's final report, once it comes: delivered, and the code.
+    fn report(self, provider: &str) -> Option<(bool, &'static str)> {
+        match (self, provider) {
+            (Fate::Silent, _) => None,
+            (Fate::Blocked, _) => Some((false, "MK:0005")),
+            (_, "tencent") => Some((true, "DELIVRD")),
+            _ => Some((true, "DELIVERED")),
+        }
+    }
+}
+
+/// One accepted message, as the provider files it.
+#[derive(Debug, Clone)]
+struct SentRecord {
+    provider: &'static str,
+    /// Aliyun `BizId` / Tencent `SerialNo`.
+    message_id: String,
+    /// Aliyun `OutId` / Tencent `SessionContext`.
+    context: String,
+    template_code: String,
+    content: String,
+    sent_ms: i64,
+    fate: Fate,
+}
+
+impl SentRecord {
+    /// The report, once the carrier has made it (after the receipt delay).
+    fn report_at(&self, now_ms: i64, delay: Duration) -> Option<(bool, &'static str)> {
+        (now_ms >= self.sent_ms + delay.as_millis() as i64).then(|| self.fate.report(self.provider)).flatten()
+    }
+}
+
+/// Sent messages by national number, oldest first; the oldest are forgotten beyond [`SentLog::CAPACITY`] (the real
+/// services keep details for 30 days; a sandbox keeps what a benchmark needs).
+#[derive(Default)]
+struct SentLog {
+    by_phone: HashMap<String, VecDeque<SentRecord>>,
+    order: VecDeque<String>,
+}
+
+impl SentLog {
+    const CAPACITY: usize = 200_000;
+
+    fn add(&mut self, phone: &str, record: SentRecord) {
+        self.by_phone.entry(phone.to_string()).or_default().push_back(record);
+        self.order.push_back(phone.to_string());
+        while self.order.len() > Self::CAPACITY {
+            let Some(oldest) = self.order.pop_front() else { break };
+            if let Some(list) = self.by_phone.get_mut(&oldest) {
+                list.pop_front();
+                if list.is_empty() {
+                    self.by_phone.remove(&oldest);
+                }
+            }
+        }
+    }
+
+    fn of(&self, phone: &str, provider: &str) -> Vec<SentRecord> {
+        self.by_phone.get(phone).map(|l| l.iter().filter(|r| r.provider == provider).cloned().collect()).unwrap_or_default()
     }
 }
 
@@ -154,11 +247,20 @@ impl SandboxInner {
         Verdict::Accept
     }
 
-    async fn store_message(&self, phone: &str, sign_name: &str, template: &Template, vars: &BTreeMap<String, String>) -> Result<(), ()> {
+    /// Stores the message in the outbox; returns its text.
+    async fn store_message(&self, phone: &str, sign_name: &str, template: &Template, vars: &BTreeMap<String, String>) -> Result<String, ()> {
         let text = template.render(crate::i18n::Lang::Zh, vars).map_err(|_| ())?;
         let body = format!("【{sign_name}】{text}");
-        let msg = OutboxMessage { id: new_id(), phone: phone.trim_start_matches("+86").to_string(), body, created_at: unix_now() * 1000 };
-        if self.outbox.store(msg).await { Ok(()) } else { Err(()) }
+        let msg = OutboxMessage { id: new_id(), phone: phone.trim_start_matches("+86").to_string(), body: body.clone(), created_at: unix_now() * 1000 };
+        if self.outbox.store(msg).await { Ok(body) } else { Err(()) }
+    }
+
+    fn file(&self, phone: &str, record: SentRecord) {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).add(phone.trim_start_matches("+86"), record);
+    }
+
+    fn sent_to(&self, phone: &str, provider: &str) -> Vec<SentRecord> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).of(phone.trim_start_matches("+86"), provider)
     }
 
     /// Queues receipts for posting after the carrier "delivers". Like the providers, the sandbox pushes receipts
@@ -195,9 +297,23 @@ impl SandboxInner {
     }
 }
 
-fn beijing_now() -> String {
-    let t = time::OffsetDateTime::now_utc().to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC));
+fn beijing(ms: i64) -> time::OffsetDateTime {
+    let utc = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    utc.to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC))
+}
+
+/// `yyyy-MM-dd HH:mm:ss`, Beijing time, the providers' receipt format.
+fn beijing_text(ms: i64) -> String {
+    let t = beijing(ms);
     format!("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second())
+}
+
+fn beijing_now() -> String {
+    beijing_text(unix_now() * 1000)
+}
+
+fn now_ms() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
 }
 
 // ----- Aliyun ---------------------------------------------------------------------------------------------
@@ -232,9 +348,14 @@ async fn aliyun(State(s): State<SandboxState>, method: Method, uri: Uri, headers
         return aliyun_auth_error(&e);
     }
     let action = if method == Method::GET { query.get("Action").cloned() } else { headers.get("x-acs-action").and_then(|v| v.to_str().ok()).map(str::to_string) };
-    if action.as_deref() != Some("SendSms") {
-        return aliyun_error(StatusCode::NOT_FOUND, "InvalidAction.NotFound", "Specified api is not found, please check your url and method.");
+    match action.as_deref() {
+        Some("SendSms") => aliyun_send(&s, &query).await,
+        Some("QuerySendDetails") => aliyun_query(&s, &query),
+        _ => aliyun_error(StatusCode::NOT_FOUND, "InvalidAction.NotFound", "Specified api is not found, please check your url and method."),
     }
+}
+
+async fn aliyun_send(s: &SandboxState, query: &aliyun_sms::Params) -> Response {
     let (Some(phones), Some(sign), Some(code)) = (query.get("PhoneNumbers"), query.get("SignName"), query.get("TemplateCode")) else {
         return aliyun_error(StatusCode::BAD_REQUEST, "MissingParameter", "PhoneNumbers, SignName and TemplateCode are required.");
     };
@@ -259,24 +380,71 @@ async fn aliyun(State(s): State<SandboxState>, method: Method, uri: Uri, headers
         }
     }
     let biz_id = format!("{}^0", new_id().replace('-', ""));
+    let out_id = query.get("OutId").cloned().unwrap_or_default();
+    let mut receipts = Vec::new();
     for p in &phones {
-        if s.0.store_message(p, sign, template, &vars).await.is_err() {
+        let Ok(content) = s.0.store_message(p, sign, template, &vars).await else {
             return aliyun_error(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "The request has failed due to a temporary failure of the server.");
+        };
+        let fate = Fate::of(p);
+        let record = SentRecord { provider: "aliyun", message_id: biz_id.clone(), context: out_id.clone(), template_code: code.clone(), content, sent_ms: now_ms(), fate };
+        s.0.file(p, record);
+        if let (Some((ok, err_code)), Fate::Delivered | Fate::Blocked) = (fate.report("aliyun"), fate) {
+            receipts.push(json!({
+                "phone_number": p, "send_time": beijing_now(), "report_time": beijing_now(), "success": ok,
+                "err_code": err_code, "err_msg": if ok { "用户接收成功" } else { "carrier blocked" },
+                "sms_size": "1", "biz_id": biz_id, "out_id": query.get("OutId"),
+            }));
         }
     }
-    let receipts: Vec<_> = phones
+    if !receipts.is_empty() {
+        s.0.post_receipt("aliyun", receipts);
+    }
+    axum::Json(json!({ "Code": "OK", "Message": "OK", "BizId": biz_id, "RequestId": new_id().to_uppercase() })).into_response()
+}
+
+/// `QuerySendDetails`: the messages sent to one number on one day (Beijing time), optionally of one `BizId`, a
+/// page at a time.
+fn aliyun_query(s: &SandboxState, query: &aliyun_sms::Params) -> Response {
+    let (Some(phone), Some(date)) = (query.get("PhoneNumber"), query.get("SendDate")) else {
+        return aliyun_error(StatusCode::BAD_REQUEST, "MissingParameter", "PhoneNumber and SendDate are required.");
+    };
+    let Ok(date) = aliyun_sms::parse_send_date(date) else {
+        return aliyun_error(StatusCode::OK, "isv.INVALID_PARAMETERS", "参数异常: SendDate");
+    };
+    let page_size: u32 = query.get("PageSize").and_then(|v| v.parse().ok()).filter(|n| (1..=50).contains(n)).unwrap_or(0);
+    let page: u32 = query.get("CurrentPage").and_then(|v| v.parse().ok()).filter(|n| *n >= 1).unwrap_or(0);
+    if page_size == 0 || page == 0 {
+        return aliyun_error(StatusCode::OK, "isv.INVALID_PARAMETERS", "参数异常: PageSize 1-50, CurrentPage ≥ 1");
+    }
+    let now = now_ms();
+    let matching: Vec<SentRecord> = s
+        .0
+        .sent_to(phone, "aliyun")
+        .into_iter()
+        .filter(|r| beijing(r.sent_ms).date() == date && query.get("BizId").is_none_or(|b| *b == r.message_id))
+        .collect();
+    let details: Vec<_> = matching
         .iter()
-        .map(|p| {
-            let ok = !p.ends_with("9999");
+        .skip(((page - 1) * page_size) as usize)
+        .take(page_size as usize)
+        .map(|r| {
+            let (status, err_code, receive) = match r.report_at(now, s.0.receipt_delay) {
+                Some((true, code)) => (aliyun_sms::DetailStatus::Delivered, code, beijing_text(r.sent_ms + s.0.receipt_delay.as_millis() as i64)),
+                Some((false, code)) => (aliyun_sms::DetailStatus::Failed, code, beijing_text(r.sent_ms + s.0.receipt_delay.as_millis() as i64)),
+                None => (aliyun_sms::DetailStatus::Waiting, "", String::new()),
+            };
             json!({
-                "phone_number": p, "send_time": beijing_now(), "report_time": beijing_now(), "success": ok,
-                "err_code": if ok { "DELIVERED" } else { "MK:0005" }, "err_msg": if ok { "用户接收成功" } else { "carrier blocked" },
-                "sms_size": "1", "biz_id": biz_id, "out_id": query.get("OutId"),
+                "PhoneNum": phone, "SendStatus": status.code(), "ErrCode": err_code, "TemplateCode": r.template_code,
+                "Content": r.content, "SendDate": beijing_text(r.sent_ms), "ReceiveDate": receive, "OutId": r.context,
             })
         })
         .collect();
-    s.0.post_receipt("aliyun", receipts);
-    axum::Json(json!({ "Code": "OK", "Message": "OK", "BizId": biz_id, "RequestId": new_id().to_uppercase() })).into_response()
+    axum::Json(json!({
+        "Code": "OK", "Message": "OK", "RequestId": new_id().to_uppercase(), "TotalCount": matching.len().to_string(),
+        "SmsSendDetailDTOs": { "SmsSendDetailDTO": details },
+    }))
+    .into_response()
 }
 
 // ----- Tencent --------------------------------------------------------------------------------------------
@@ -315,10 +483,15 @@ async fn tencent(State(s): State<SandboxState>, method: Method, uri: Uri, header
             other => tencent_error("AuthFailure.InvalidAuthorization", &other.to_string()),
         };
     }
-    if headers.get("x-tc-action").and_then(|v| v.to_str().ok()).is_none_or(|a| !a.eq_ignore_ascii_case("SendSms")) {
-        return tencent_error("InvalidAction", "The requested action does not exist.");
+    match headers.get("x-tc-action").and_then(|v| v.to_str().ok()) {
+        Some("SendSms") => tencent_send(&s, &body).await,
+        Some("PullSmsSendStatusByPhoneNumber") => tencent_pull_by_number(&s, &body),
+        _ => tencent_error("InvalidAction", "The requested action does not exist."),
     }
-    let req: TencentSend = match serde_json::from_slice(&body) {
+}
+
+async fn tencent_send(s: &SandboxState, body: &[u8]) -> Response {
+    let req: TencentSend = match serde_json::from_slice(body) {
         Ok(r) => r,
         Err(e) => return tencent_error("InvalidParameter", &e.to_string()),
     };
@@ -337,15 +510,27 @@ async fn tencent(State(s): State<SandboxState>, method: Method, uri: Uri, header
             Verdict::InvalidNumber => ("InvalidParameterValue.IncorrectPhoneNumber", "手机号格式错误"),
             Verdict::RateLimited => ("LimitExceeded.PhoneNumberOneHourLimit", "单个手机号1小时内下发短信条数超过设定的上限"),
             Verdict::Accept => {
-                if s.0.store_message(phone, &req.sign_name, template, &vars).await.is_err() {
+                let Ok(content) = s.0.store_message(phone, &req.sign_name, template, &vars).await else {
                     return tencent_error("InternalError", "Internal error.");
+                };
+                let fate = Fate::of(phone);
+                let record = SentRecord {
+                    provider: "tencent",
+                    message_id: serial.clone(),
+                    context: req.session_context.clone(),
+                    template_code: req.template_id.clone(),
+                    content,
+                    sent_ms: now_ms(),
+                    fate,
+                };
+                s.0.file(phone, record);
+                if let (Some((ok, errmsg)), Fate::Delivered | Fate::Blocked) = (fate.report("tencent"), fate) {
+                    receipts.push(json!({
+                        "user_receive_time": beijing_now(), "nationcode": "86", "mobile": phone.trim_start_matches("+86"),
+                        "report_status": if ok { "SUCCESS" } else { "FAIL" }, "errmsg": errmsg,
+                        "description": if ok { "用户短信送达成功" } else { "运营商拦截" }, "sid": serial,
+                    }));
                 }
-                let ok = !phone.ends_with("9999");
-                receipts.push(json!({
-                    "user_receive_time": beijing_now(), "nationcode": "86", "mobile": phone.trim_start_matches("+86"),
-                    "report_status": if ok { "SUCCESS" } else { "FAIL" }, "errmsg": if ok { "DELIVRD" } else { "MK:0005" },
-                    "description": if ok { "用户短信送达成功" } else { "运营商拦截" }, "sid": serial,
-                }));
                 ("Ok", "send success")
             }
         };
@@ -355,4 +540,51 @@ async fn tencent(State(s): State<SandboxState>, method: Method, uri: Uri, header
         s.0.post_receipt("tencent", receipts);
     }
     axum::Json(json!({ "Response": { "SendStatusSet": statuses, "RequestId": new_id() } })).into_response()
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TencentPullByNumber {
+    begin_time: i64,
+    offset: u32,
+    limit: u32,
+    phone_number: String,
+    #[allow(dead_code)]
+    sms_sdk_app_id: String,
+    #[serde(default)]
+    end_time: Option<i64>,
+}
+
+/// `PullSmsSendStatusByPhoneNumber`: the carrier reports of messages sent to one number from `BeginTime` (to
+/// `EndTime`), a page at a time. Messages the carrier has not reported on are not listed.
+fn tencent_pull_by_number(s: &SandboxState, body: &[u8]) -> Response {
+    let req: TencentPullByNumber = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(e) => return tencent_error("InvalidParameter", &e.to_string()),
+    };
+    if !(1..=100).contains(&req.limit) {
+        return tencent_error("InvalidParameterValue", "Limit 取值范围为 1-100。");
+    }
+    if req.end_time.is_some_and(|e| e < req.begin_time) {
+        return tencent_error("InvalidParameterValue", "EndTime 不能早于 BeginTime。");
+    }
+    let now = now_ms();
+    let statuses: Vec<_> = s
+        .0
+        .sent_to(&req.phone_number, "tencent")
+        .into_iter()
+        .filter(|r| r.sent_ms / 1000 >= req.begin_time && req.end_time.is_none_or(|e| r.sent_ms / 1000 <= e))
+        .filter_map(|r| r.report_at(now, s.0.receipt_delay).map(|report| (r, report)))
+        .skip(req.offset as usize)
+        .take(req.limit as usize)
+        .map(|(r, (ok, code))| {
+            let national = req.phone_number.trim_start_matches("+86");
+            json!({
+                "UserReceiveTime": (r.sent_ms + s.0.receipt_delay.as_millis() as i64) / 1000, "CountryCode": "86",
+                "SubscriberNumber": national, "PhoneNumber": req.phone_number, "SerialNo": r.message_id,
+                "ReportStatus": if ok { "SUCCESS" } else { "FAIL" }, "Description": code, "SessionContext": r.context,
+            })
+        })
+        .collect();
+    axum::Json(json!({ "Response": { "PullSmsSendStatusSet": statuses, "RequestId": new_id() } })).into_response()
 }
