@@ -79,7 +79,7 @@ impl Default for ApplicationsConfig {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum SmsProviderKind {
-    /// Write straight to the database outbox (`/dev/outbox`): demo and tests.
+    /// Write straight to the database outbox (`/dev/outbox`), delivered on acceptance: tests and benchmarks.
     Outbox,
     Aliyun,
     Tencent,
@@ -88,6 +88,8 @@ pub enum SmsProviderKind {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NotifyConfig {
+    /// Where SMS go. The default shown is what tests get; a demo instance that does not set it uses `aliyun` (its
+    /// own Aliyun sandbox, receipts included). Outside demo mode `aliyun` or `tencent` is required.
     pub provider: SmsProviderKind,
     /// How often an idle worker looks for due jobs (enqueue also wakes it).
     pub poll_ms: u64,
@@ -366,7 +368,10 @@ impl NotifyConfig {
         if self.quiet_from_hour > 23 || self.quiet_until_hour > 23 || self.max_attempts < 1 || self.backoff_base_ms < 1 || self.batch == 0 {
             bail!("notify: hours must be 0–23, max_attempts, backoff_base_ms and batch at least 1");
         }
-        if !demo && self.provider != SmsProviderKind::Outbox {
+        if !demo && self.provider == SmsProviderKind::Outbox {
+            bail!("notify.provider: outside demo mode choose \"aliyun\" or \"tencent\" (the outbox sends nothing)");
+        }
+        if !demo {
             let url = match self.provider {
                 SmsProviderKind::Aliyun => &self.aliyun.base_url,
                 _ => &self.tencent.base_url,
@@ -521,20 +526,25 @@ impl Default for Limits {
 impl Config {
     /// Loads defaults ← TOML file (`--config`, `SHENFEN_CONFIG`, or `./shenfen.toml` if present) ← environment.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
-        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        let mut given = Figment::new();
         let file = file.map(Path::to_path_buf).or_else(|| std::env::var_os("SHENFEN_CONFIG").map(PathBuf::from));
         match file {
             Some(path) => {
                 if !path.exists() {
                     bail!("configuration file {} does not exist", path.display());
                 }
-                fig = fig.merge(Toml::file(path));
+                given = given.merge(Toml::file(path));
             }
-            None if Path::new("shenfen.toml").exists() => fig = fig.merge(Toml::file("shenfen.toml")),
+            None if Path::new("shenfen.toml").exists() => given = given.merge(Toml::file("shenfen.toml")),
             None => {}
         }
-        fig = fig.merge(Env::prefixed("SHENFEN_").ignore(&["config", "test_postgres_url"]).split("__"));
-        let config: Config = fig.extract().context("invalid configuration")?;
+        given = given.merge(Env::prefixed("SHENFEN_").ignore(&["config", "test_postgres_url"]).split("__"));
+        let mut config: Config = Figment::from(Serialized::defaults(Config::default())).merge(given.clone()).extract().context("invalid configuration")?;
+        // A demo instance runs the real Aliyun protocol against its own sandbox, receipts and all, unless told
+        // otherwise; the bare outbox (what tests use) would hide all of that.
+        if config.demo && given.find_value("notify.provider").is_err() {
+            config.notify.provider = SmsProviderKind::Aliyun;
+        }
         config.map.check()?;
         config.notify.check(config.demo)?;
         config.payments.check(config.demo)?;
@@ -723,5 +733,36 @@ impl PaymentsConfig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Loads `toml` as the configuration file (the environment adds nothing: tests set no `SHENFEN_` keys).
+    fn load(name: &str, toml: &str) -> anyhow::Result<Config> {
+        let path = std::env::temp_dir().join(format!("shenfen-config-{}-{name}.toml", std::process::id()));
+        std::fs::write(&path, toml)?;
+        let loaded = Config::load(Some(&path));
+        let _ = std::fs::remove_file(&path);
+        loaded
+    }
+
+    #[test]
+    fn sms_provider_defaults_and_requirements() {
+        // A demo instance runs the Aliyun protocol against its own sandbox unless told otherwise.
+        assert_eq!(load("demo", "demo = true\n").unwrap().notify.provider, SmsProviderKind::Aliyun);
+        assert_eq!(load("demo-outbox", "demo = true\n[notify]\nprovider = \"outbox\"\n").unwrap().notify.provider, SmsProviderKind::Outbox);
+        assert_eq!(load("demo-tencent", "demo = true\n[notify]\nprovider = \"tencent\"\n").unwrap().notify.provider, SmsProviderKind::Tencent);
+        // Outside demo mode the outbox (which sends nothing) is refused, and a real provider needs its URL and a
+        // receipt token.
+        let secrets = "demo = false\n";
+        let err = load("prod-outbox", &format!("{secrets}[notify]\nprovider = \"outbox\"\n")).unwrap_err().to_string();
+        assert!(err.contains("outbox sends nothing"), "{err}");
+        let err = load("prod-no-url", &format!("{secrets}[notify]\nprovider = \"aliyun\"\n")).unwrap_err().to_string();
+        assert!(err.contains("base_url"), "{err}");
+        let err = load("bad-reconcile", "demo = true\n[notify.reconcile]\nbatch = 0\n").unwrap_err().to_string();
+        assert!(err.contains("notify.reconcile"), "{err}");
     }
 }

@@ -28,7 +28,7 @@ impl SandboxSms {
 #[async_trait]
 impl SmsGateway for SandboxSms {
     async fn send(&self, phone: &str, body: &str, now_ms: i64) -> Result<(), SmsError> {
-        let msg = OutboxMessage { id: new_id(), phone: phone.to_string(), body: body.to_string(), created_at: now_ms };
+        let msg = OutboxMessage { id: new_id(), phone: phone.to_string(), body: body.to_string(), created_at: now_ms, provider: None, provider_message_id: None };
         self.store.insert_outbox(&msg).await.map_err(|e| SmsError::Gateway(e.to_string()))?;
         tracing::info!(phone = %mask_phone(phone), "sandbox SMS stored in outbox");
         Ok(())

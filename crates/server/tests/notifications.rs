@@ -467,3 +467,23 @@ async fn reconciliation_survives_an_unreachable_status_api() {
     assert_eq!(reconcile::reconcile_once(&app.state).await.unwrap(), Reconciled { checked: 1, errors: 1, ..Reconciled::default() });
     assert_eq!(sms_row(&app, "rc-down").await.status, NotificationStatus::Sent);
 }
+
+/// The demo outbox shows each queued message with what its receipt said.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_page_shows_each_messages_delivery() {
+    let app = with_sandbox(Db::Sqlite, SmsProviderKind::Aliyun, Clock::default(), |_| {}).await.unwrap();
+    for (phone, key) in [("13912345678", "ob-ok"), ("13912349999", "ob-blocked"), ("13912347777", "ob-silent")] {
+        let c = citizen(&app, phone).await;
+        notify::enqueue(&app.state, booked(&c, key)).await.unwrap();
+    }
+    after_receipt(&app, "ob-ok").await;
+    after_receipt(&app, "ob-blocked").await;
+    let page = |phone: &'static str| {
+        let url = app.url(&format!("/dev/outbox?phone={phone}"));
+        async move { reqwest::get(url).await.unwrap().text().await.unwrap() }
+    };
+    let ok = page("13912345678").await;
+    assert!(ok.contains("tag delivery-delivered") && ok.contains("已送达（运营商回执）") && ok.contains("预约码ABCD2345"), "{ok}");
+    assert!(page("13912349999").await.contains("tag delivery-failed"));
+    assert!(page("13912347777").await.contains("已发出，等待送达回执"));
+}

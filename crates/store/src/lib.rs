@@ -132,7 +132,12 @@ pub trait Store: AdminStore + ApplicationStore + AppointmentStore + CardStore + 
     async fn insert_outbox(&self, message: &OutboxMessage) -> Result<()> {
         self.insert_outbox_many(std::slice::from_ref(message)).await
     }
-    async fn outbox(&self, phone: Option<&str>, limit: u32) -> Result<Vec<OutboxMessage>>;
+    /// The newest outbox messages (of one number), each with the delivery status of the notification it carries
+    /// when there is one (sign-in codes are sent outside the queue).
+    async fn outbox_with_delivery(&self, phone: Option<&str>, limit: u32) -> Result<Vec<(OutboxMessage, Option<NotificationStatus>)>>;
+    async fn outbox(&self, phone: Option<&str>, limit: u32) -> Result<Vec<OutboxMessage>> {
+        Ok(self.outbox_with_delivery(phone, limit).await?.into_iter().map(|(m, _)| m).collect())
+    }
 
     // Acceptance points
     async fn insert_point(&self, point: &AcceptancePoint) -> Result<()>;
@@ -694,19 +699,25 @@ macro_rules! sql_store {
                     return Ok(());
                 }
                 // One statement for the lot (the sandboxes store what arrives together in one go).
-                let sql = format!("INSERT INTO sms_outbox (id, phone, body, created_at) VALUES {}", values_placeholders(messages.len(), 4));
+                let sql = format!(
+                    "INSERT INTO sms_outbox (id, phone, body, created_at, provider, provider_message_id) VALUES {}",
+                    values_placeholders(messages.len(), 6)
+                );
                 let mut q = sqlx::query(&sql);
                 for m in messages {
-                    q = q.bind(&m.id).bind(&m.phone).bind(&m.body).bind(m.created_at);
+                    q = q.bind(&m.id).bind(&m.phone).bind(&m.body).bind(m.created_at).bind(&m.provider).bind(&m.provider_message_id);
                 }
                 q.execute(&self.write).await?;
                 Ok(())
             }
 
-            async fn outbox(&self, phone: Option<&str>, limit: u32) -> Result<Vec<OutboxMessage>> {
+            async fn outbox_with_delivery(&self, phone: Option<&str>, limit: u32) -> Result<Vec<(OutboxMessage, Option<NotificationStatus>)>> {
+                // `IS NOT NULL` lets PostgreSQL use its partial (provider, provider_message_id) index.
                 let rows = sqlx::query(
-                    "SELECT id, phone, body, created_at FROM sms_outbox WHERE ($1 IS NULL OR phone = $1) \
-                     ORDER BY created_at DESC, id DESC LIMIT $2",
+                    "SELECT o.id, o.phone, o.body, o.created_at, o.provider, o.provider_message_id, \
+                     (SELECT n.status FROM notifications n WHERE n.provider = o.provider AND n.provider_message_id = o.provider_message_id \
+                      AND n.provider_message_id IS NOT NULL) AS delivery \
+                     FROM sms_outbox o WHERE ($1 IS NULL OR o.phone = $1) ORDER BY o.created_at DESC, o.id DESC LIMIT $2",
                 )
                 .bind(phone)
                 .bind(i64::from(limit))
@@ -714,12 +725,16 @@ macro_rules! sql_store {
                 .await?;
                 rows.iter()
                     .map(|r| {
-                        Ok(OutboxMessage {
+                        let delivery: Option<String> = r.try_get("delivery")?;
+                        let message = OutboxMessage {
                             id: r.try_get("id")?,
                             phone: r.try_get("phone")?,
                             body: r.try_get("body")?,
                             created_at: r.try_get("created_at")?,
-                        })
+                            provider: r.try_get("provider")?,
+                            provider_message_id: r.try_get("provider_message_id")?,
+                        };
+                        Ok((message, delivery.map(|d| enum_col(d, NotificationStatus::parse)).transpose()?))
                     })
                     .collect()
             }

@@ -146,6 +146,10 @@ pub struct OutboxMessage {
     pub phone: String,
     pub body: String,
     pub created_at: Millis,
+    /// The provider and its id for the message (Aliyun `BizId`, Tencent `SerialNo`), when it went through the
+    /// notification queue: the notification with the same pair carries its delivery status.
+    pub provider: Option<String>,
+    pub provider_message_id: Option<String>,
 }
 
 /// One state-changing action to be appended to the audit log.

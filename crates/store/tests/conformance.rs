@@ -172,7 +172,7 @@ both_backends!(rate_limits_hold_under_concurrency, |store| {
 
 both_backends!(outbox_lists_newest_first, |store| {
     for (i, phone) in ["13800000006", "13800000007", "13800000006"].iter().enumerate() {
-        store.insert_outbox(&OutboxMessage { id: new_id(), phone: phone.to_string(), body: format!("m{i}"), created_at: i as i64 }).await.unwrap();
+        store.insert_outbox(&OutboxMessage { id: new_id(), phone: phone.to_string(), body: format!("m{i}"), created_at: i as i64, provider: None, provider_message_id: None }).await.unwrap();
     }
     let mine = store.outbox(Some("13800000006"), 10).await.unwrap();
     assert_eq!(mine.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["m2", "m0"]);

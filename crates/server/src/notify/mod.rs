@@ -104,7 +104,14 @@ impl SmsProvider for OutboxProvider {
     }
     async fn submit(&self, sms: &OutgoingSms) -> SendOutcome {
         let id = new_id();
-        let msg = OutboxMessage { id: id.clone(), phone: sms.phone.clone(), body: sms.text.clone(), created_at: now_ms() };
+        let msg = OutboxMessage {
+            id: id.clone(),
+            phone: sms.phone.clone(),
+            body: sms.text.clone(),
+            created_at: now_ms(),
+            provider: Some(self.name().into()),
+            provider_message_id: Some(id.clone()),
+        };
         match self.store.insert_outbox(&msg).await {
             Ok(()) => SendOutcome::Accepted { provider_message_id: id },
             Err(e) => SendOutcome::Retry { reason: e.to_string() },

@@ -247,11 +247,18 @@ impl SandboxInner {
         Verdict::Accept
     }
 
-    /// Stores the message in the outbox; returns its text.
-    async fn store_message(&self, phone: &str, sign_name: &str, template: &Template, vars: &BTreeMap<String, String>) -> Result<String, ()> {
+    /// Stores the message in the outbox, filed under the provider's id for it; returns its text.
+    async fn store_message(&self, sent_as: (&str, &str), phone: &str, sign_name: &str, template: &Template, vars: &BTreeMap<String, String>) -> Result<String, ()> {
         let text = template.render(crate::i18n::Lang::Zh, vars).map_err(|_| ())?;
         let body = format!("【{sign_name}】{text}");
-        let msg = OutboxMessage { id: new_id(), phone: phone.trim_start_matches("+86").to_string(), body: body.clone(), created_at: unix_now() * 1000 };
+        let msg = OutboxMessage {
+            id: new_id(),
+            phone: phone.trim_start_matches("+86").to_string(),
+            body: body.clone(),
+            created_at: unix_now() * 1000,
+            provider: Some(sent_as.0.to_string()),
+            provider_message_id: Some(sent_as.1.to_string()),
+        };
         if self.outbox.store(msg).await { Ok(body) } else { Err(()) }
     }
 
@@ -383,7 +390,7 @@ async fn aliyun_send(s: &SandboxState, query: &aliyun_sms::Params) -> Response {
     let out_id = query.get("OutId").cloned().unwrap_or_default();
     let mut receipts = Vec::new();
     for p in &phones {
-        let Ok(content) = s.0.store_message(p, sign, template, &vars).await else {
+        let Ok(content) = s.0.store_message(("aliyun", &biz_id), p, sign, template, &vars).await else {
             return aliyun_error(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "The request has failed due to a temporary failure of the server.");
         };
         let fate = Fate::of(p);
@@ -510,7 +517,7 @@ async fn tencent_send(s: &SandboxState, body: &[u8]) -> Response {
             Verdict::InvalidNumber => ("InvalidParameterValue.IncorrectPhoneNumber", "手机号格式错误"),
             Verdict::RateLimited => ("LimitExceeded.PhoneNumberOneHourLimit", "单个手机号1小时内下发短信条数超过设定的上限"),
             Verdict::Accept => {
-                let Ok(content) = s.0.store_message(phone, &req.sign_name, template, &vars).await else {
+                let Ok(content) = s.0.store_message(("tencent", &serial), phone, &req.sign_name, template, &vars).await else {
                     return tencent_error("InternalError", "Internal error.");
                 };
                 let fate = Fate::of(phone);

@@ -251,6 +251,20 @@ pub struct OutboxRow {
     pub phone_masked: String,
     pub body: String,
     pub at: String,
+    /// The delivery status (CSS modifier, label) of a queued notification; empty for messages sent outside the
+    /// queue (sign-in codes).
+    pub delivery: Option<(&'static str, String)>,
+}
+
+/// How the outbox states a message's delivery: the receipt's verdict, or that it is still awaited.
+fn delivery_label(p: &PageCtx, status: shenfen_store::NotificationStatus) -> (&'static str, String) {
+    use shenfen_store::NotificationStatus as S;
+    let (class, key) = match status {
+        S::Delivered => ("delivered", "outbox.delivered"),
+        S::PermanentFailure | S::TemporaryFailure | S::TechnicalFailure => ("failed", "outbox.failed"),
+        S::Created | S::Sending | S::Sent => ("awaiting", "outbox.awaiting"),
+    };
+    (class, p.t(key).to_string())
 }
 
 #[derive(Template)]
@@ -276,13 +290,14 @@ async fn outbox(State(state): State<AppState>, p: PageCtx, Query(q): Query<Outbo
     };
     let rows = state
         .store
-        .outbox(phone.as_deref(), 50)
+        .outbox_with_delivery(phone.as_deref(), 50)
         .await?
         .into_iter()
-        .map(|m| OutboxRow {
+        .map(|(m, delivery)| OutboxRow {
             phone_masked: shenfen_domain::MobileNumber::parse(&m.phone).map(|p| p.masked()).unwrap_or_default(),
             body: m.body,
             at: format_cst(m.created_at),
+            delivery: delivery.map(|d| delivery_label(&p, d)),
         })
         .collect();
     Ok(render(&OutboxPage { p: &p, rows }))

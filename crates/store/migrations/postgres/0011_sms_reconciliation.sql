@@ -6,3 +6,6 @@ CREATE INDEX notifications_sms_unconfirmed ON notifications (sent_at) WHERE chan
 -- ones never accepted by a provider.
 DROP INDEX notifications_sms_due;
 CREATE INDEX notifications_sms_due ON notifications (next_attempt_at) WHERE channel = 'sms' AND status IN ('created', 'temporary-failure') AND sent_at IS NULL;
+-- What the provider filed each outbox message under, so the demo outbox can show the message's delivery status.
+ALTER TABLE sms_outbox ADD COLUMN provider TEXT;
+ALTER TABLE sms_outbox ADD COLUMN provider_message_id TEXT;
