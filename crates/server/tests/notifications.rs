@@ -190,6 +190,32 @@ async fn receipts_need_the_token_and_are_idempotent() {
     // Unknown ids: acknowledged, nothing created. Malformed bodies and unknown providers: refused.
     let unknown = serde_json::json!([{ "phone_number": "13912345671", "send_time": "", "report_time": "", "success": true, "err_code": "DELIVERED", "err_msg": "", "sms_size": 1, "biz_id": "no-such-id" }]);
     assert_eq!(http.post(app.url("/callbacks/sms/aliyun/receipt-token-0123456789")).json(&unknown).send().await.unwrap().status(), 200);
+    // A fresh receipt for an id not known yet may have overtaken the acceptance being written down: the provider
+    // is asked to send it again (HTTP 503, non-zero code), and nothing is created.
+    let beijing = |ms: i64| {
+        let t = time::OffsetDateTime::from_unix_timestamp(ms / 1000).unwrap().to_offset(time::macros::offset!(+8));
+        format!("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second())
+    };
+    let mut fresh = unknown.clone();
+    fresh[0]["report_time"] = beijing(app.state.now_ms()).into();
+    let r = http.post(app.url("/callbacks/sms/aliyun/receipt-token-0123456789")).json(&fresh).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], 1);
+    fresh[0]["report_time"] = beijing(app.state.now_ms() - 300_000).into();
+    assert_eq!(http.post(app.url("/callbacks/sms/aliyun/receipt-token-0123456789")).json(&fresh).send().await.unwrap().status(), 200, "an old one is acknowledged");
+    // The race itself: the provider reports while the worker has not yet written the acceptance down. The retry,
+    // once it has, is applied.
+    notify::enqueue_for_worker(&app.state, booked(&c, "rc-race")).await.unwrap();
+    let id = sms_row(&app, "rc-race").await.id;
+    let now = app.state.now_ms();
+    app.state.store.claim_sms_by_id(&id, "slow-worker", now, now + 60_000).await.unwrap().unwrap();
+    fresh[0]["biz_id"] = "race-biz-id".into();
+    fresh[0]["report_time"] = beijing(now).into();
+    let post = || http.post(app.url("/callbacks/sms/aliyun/receipt-token-0123456789")).json(&fresh).send();
+    assert_eq!(post().await.unwrap().status(), 503);
+    assert!(app.state.store.mark_sent(&id, "slow-worker", "aliyun", "race-biz-id", now).await.unwrap());
+    assert_eq!(post().await.unwrap().status(), 200);
+    assert_eq!(sms_row(&app, "rc-race").await.status, NotificationStatus::Delivered);
     let r = http.post(app.url("/callbacks/sms/aliyun/receipt-token-0123456789")).body("{not json").send().await.unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"]["code"], "malformed_receipt");
