@@ -656,7 +656,7 @@ impl SqliteStore {
             let moved = sqlx::query(RECEIPT_ONE).bind(status).bind(at).bind(error).bind(provider).bind(&r.provider_message_id).execute(&mut *tx).await?;
             if moved.rows_affected() == 1 {
                 applied.insert(r.provider_message_id.clone());
-            } else if sqlx::query("SELECT 1 FROM notifications WHERE provider = $1 AND provider_message_id = $2")
+            } else if sqlx::query("SELECT 1 FROM notifications WHERE provider = $1 AND provider_message_id = $2 AND status <> 'sent'")
                 .bind(provider)
                 .bind(&r.provider_message_id)
                 .fetch_optional(&mut *tx)
@@ -724,7 +724,12 @@ impl PgStore {
         let rest: Vec<&str> = ids.iter().copied().filter(|id| !applied.contains(*id)).collect();
         let mut known = std::collections::HashSet::new();
         if !rest.is_empty() {
-            for r in sqlx::query("SELECT provider_message_id FROM notifications WHERE provider = $1 AND provider_message_id = ANY($2::text[])")
+            // Only messages already final count as known: one the UPDATE did not see as `sent` may have been marked
+            // sent just after it (a receipt overtaking the acceptance being recorded); it is reported unknown, and
+            // the callback has the provider send it again.
+            for r in sqlx::query(
+                "SELECT provider_message_id FROM notifications WHERE provider = $1 AND provider_message_id = ANY($2::text[]) AND status <> 'sent'",
+            )
                 .bind(provider)
                 .bind(&rest)
                 .fetch_all(&self.write)
