@@ -11,11 +11,11 @@ const TOWNSHIPS_CSV: &str = include_str!("../data/demo/hefei_urban_townships_nbs
 
 /// (username, password, display name, role, scope kind, scope code; "POINT" = the first demo point in 蜀山区)
 pub const DEMO_STAFF: &[(&str, &str, &str, Role, ScopeKind, &str)] = &[
-    ("admin", "shenfen-admin-demo", "省厅管理员（演示)", Role::Admin, ScopeKind::Province, "34"),
-    ("reviewer", "shenfen-review-demo", "蜀山分局审核民警（演示)", Role::Reviewer, ScopeKind::District, "340104"),
-    ("reviewer.yaohai", "shenfen-review-demo", "瑶海分局审核民警（演示)", Role::Reviewer, ScopeKind::District, "340102"),
-    ("counter", "shenfen-counter-demo", "窗口受理员（演示)", Role::Counter, ScopeKind::Point, "POINT"),
-    ("production", "shenfen-production-demo", "制证中心（演示)", Role::Production, ScopeKind::Province, "34"),
+    ("admin", "shenfen-admin-demo", "省厅管理员（演示）", Role::Admin, ScopeKind::Province, "34"),
+    ("reviewer", "shenfen-review-demo", "蜀山分局审核民警（演示）", Role::Reviewer, ScopeKind::District, "340104"),
+    ("reviewer.yaohai", "shenfen-review-demo", "瑶海分局审核民警（演示）", Role::Reviewer, ScopeKind::District, "340102"),
+    ("counter", "shenfen-counter-demo", "窗口受理员（演示）", Role::Counter, ScopeKind::Point, "POINT"),
+    ("production", "shenfen-production-demo", "制证中心（演示）", Role::Production, ScopeKind::Province, "34"),
 ];
 
 /// Demo acceptance points: one per urban sub-district, spread on a golden-angle spiral around the district
@@ -30,9 +30,9 @@ pub fn demo_points(now_ms: i64) -> Vec<AcceptancePoint> {
         let radius = 0.010 + 0.004 * (i % 5) as f64;
         out.push(AcceptancePoint::with_defaults(
             format!("demo-{town_code}"),
-            format!("{town}户政服务窗口（演示)"),
+            format!("{town}户政服务窗口（演示）"),
             county_code.to_string(),
-            format!("安徽省合肥市{county}{town}(演示地址)"),
+            format!("安徽省合肥市{county}{town}（演示地址）"),
             format!("0551-0000{:04}", i + 1),
             lat + radius * angle.sin(),
             lng + radius * angle.cos() * 1.15,
