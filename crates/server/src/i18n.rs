@@ -566,6 +566,7 @@ pub static CATALOGUE: &[(&str, &str, &str)] = &[
     ("review.note", "补充说明", "Note to the applicant"),
     ("review.on_file", "库内照片", "Photo on file"),
     ("review.on_file_registry", "库内照片由人口信息系统比对", "The photo on file is compared by the population registry"),
+    ("review.photo_deleted", "申请已结束，照片已按保存期限删除。", "The application has ended; its photo was deleted after the retention period."),
     ("review.photos", "照片比对", "Photo comparison"),
     ("review.queue_empty", "暂无待审核的申请。", "Nothing to review."),
     ("review.queue_lead", "按提交时间排序，最早（最接近时限）的在前。", "Oldest first: the oldest is closest to its deadline."),

@@ -229,3 +229,46 @@ on_both!(started_online_then_finished_at_the_counter_through_the_pages, |app| {
     assert!(html.contains("id=\"counter-app-done\"") && html.contains("已提交"), "{html}");
     assert_eq!(app.state.store.application(&id).await.unwrap().unwrap().state.code(), "submitted");
 });
+
+on_both!(a_photo_deleted_under_retention_is_said_so_on_the_review_page, |app| {
+    let (citizen, csrf) = citizen_pages(&app, "13800000711", Some(("张三", "34010419900307177X"))).await;
+    assert_eq!(upload(&citizen, &app, &csrf, "/me/verify-face", GOOD_PHOTO, "face").await.0, 303);
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("kind", "renewal_expiry"),
+        ("portrait_source", "phone"),
+        ("delivery_method", "ems"),
+        ("delivery_division", "340104"),
+        ("delivery_address", "安徽省合肥市蜀山区演示路1号"),
+        ("delivery_phone", "13800000711"),
+    ];
+    let r = citizen.post(app.url("/applications/new")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let photo_page = location(&r);
+    let id = photo_page.trim_start_matches("/applications/").trim_end_matches("/photo").to_string();
+    assert_eq!(upload(&citizen, &app, &csrf, &photo_page, GOOD_PHOTO, "photo").await.0, 200);
+    let r = citizen.post(app.url(&format!("/applications/{id}/submit"))).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+
+    // Rejected: the application has ended without a card.
+    let (reviewer, rcsrf) = staff_pages(&app, "reviewer").await;
+    reviewer.post(app.url(&format!("/review/{id}/claim"))).form(&[("csrf", rcsrf.as_str())]).send().await.unwrap();
+    let (_, html) = get(&reviewer, &app, &format!("/review/{id}")).await;
+    let version = html.split("name=\"version\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let r = reviewer
+        .post(app.url(&format!("/review/{id}/decision")))
+        .form(&[("csrf", rcsrf.as_str()), ("version", version.as_str()), ("decision", "reject"), ("reason", "不符合换领条件")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let (_, html) = get(&reviewer, &app, &format!("/review/{id}")).await;
+    assert!(html.contains("id=\"new-photo\"") && !html.contains("id=\"photo-deleted\""));
+
+    // Its portrait's retention period passes: the page says so instead of showing a broken image.
+    let purged = app.state.store.purge_rejected_portraits(app.state.now_ms() + 1).await.unwrap();
+    assert!(purged >= 1, "the application's portraits (upload and standard photo)");
+    let (s, html) = get(&reviewer, &app, &format!("/review/{id}")).await;
+    assert_eq!(s, 200);
+    assert!(html.contains("id=\"photo-deleted\"") && !html.contains("id=\"new-photo\""), "{html}");
+});

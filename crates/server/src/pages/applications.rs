@@ -731,6 +731,8 @@ struct ReviewPage<'a> {
     claimed_by_other: bool,
     claim_until: String,
     photo_id: Option<String>,
+    /// The chosen portrait no longer exists (deleted under the retention rules).
+    photo_deleted: bool,
     studio_receipt: Option<String>,
     issues: Vec<IssueItem>,
     score: Option<u8>,
@@ -748,17 +750,25 @@ async fn review_view(state: &AppState, p: &PageCtx, staff: &Staff, a: Applicatio
     let live_claim = a.claim_until.is_some_and(|u| u >= now);
     let mine = live_claim && a.claimed_by.as_deref() == Some(staff.id.as_str());
     let claimed_by_other = live_claim && !mine;
-    let (photo_id, studio_receipt) = match &a.portrait_id {
+    let (mut photo_id, studio_receipt) = match &a.portrait_id {
         Some(id) if id.starts_with("studio:") => (None, Some(id.trim_start_matches("studio:").to_string())),
         Some(id) => (Some(id.clone()), None),
         None => (None, None),
     };
+    let photo = match &photo_id {
+        Some(pid) => portrait::photo_of(state, &a, pid).await.map_err(|e| e.status),
+        None => Err(axum::http::StatusCode::NO_CONTENT),
+    };
+    // Retention deletes the portrait of an application that ended without a card (`rejected_photo_days`): the
+    // page says so rather than showing a broken image.
+    let photo_deleted = photo == Err(axum::http::StatusCode::NOT_FOUND);
+    if photo_deleted {
+        photo_id = None;
+    }
     let mut issues = Vec::new();
     let mut score = None;
     let mut face_match = None;
-    if let Some(pid) = &photo_id
-        && let Ok(photo) = portrait::photo_of(state, &a, pid).await
-    {
+    if let Ok(photo) = photo {
         if let Some(r) = portrait::report_of(&photo) {
             score = Some(r.score);
             issues = r.issues.iter().map(|i| IssueItem { fail: i.severity == shenfen_portrait::Severity::Fail, message: p.lang.pick(&i.message_zh, &i.message_en).to_string() }).collect();
@@ -795,6 +805,7 @@ async fn review_view(state: &AppState, p: &PageCtx, staff: &Staff, a: Applicatio
         p,
         kind: apps::kind_label(a.kind, p.lang),
         state: apps::state_label(a.state, p.lang),
+        photo_deleted,
         delivery,
         mine,
         claimed_by_other,
