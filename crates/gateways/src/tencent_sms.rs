@@ -317,12 +317,12 @@ impl SendStatus {
     }
 }
 
-/// The response: per-number statuses, or a request-level error (auth, parameters, …).
+/// A Tencent Cloud API answer: the action's result set, or a request-level error (auth, parameters, limits …).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SendSmsResponse {
-    Sent {
+pub enum ApiResponse<T> {
+    Items {
         request_id: String,
-        statuses: Vec<SendStatus>,
+        items: Vec<T>,
     },
     Error {
         request_id: String,
@@ -340,37 +340,47 @@ struct ErrorWire {
     message: String,
 }
 
-/// Parses a `SendSms` response body.
-pub fn parse_send_sms_response(body: &str) -> Result<SendSmsResponse> {
+/// Parses `{"Response": {"RequestId", "Error"? , <set>?}}`, the shape every action answers in.
+fn parse_api_response<T: serde::de::DeserializeOwned>(
+    body: &str,
+    set: &str,
+) -> Result<ApiResponse<T>> {
     #[derive(Deserialize)]
     struct Outer {
         #[serde(rename = "Response")]
-        response: Inner,
+        response: serde_json::Map<String, serde_json::Value>,
     }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Inner {
-        #[serde(default)]
-        request_id: String,
-        error: Option<ErrorWire>,
-        send_status_set: Option<Vec<SendStatus>>,
-    }
-    let o: Outer = serde_json::from_str(body).map_err(GatewayError::json)?;
-    let r = o.response;
-    if let Some(e) = r.error {
-        return Ok(SendSmsResponse::Error {
-            request_id: r.request_id,
+    let mut r = serde_json::from_str::<Outer>(body)
+        .map_err(GatewayError::json)?
+        .response;
+    let request_id = match r.remove("RequestId") {
+        Some(serde_json::Value::String(id)) => id,
+        _ => String::new(),
+    };
+    if let Some(e) = r.remove("Error") {
+        let e: ErrorWire = serde_json::from_value(e).map_err(GatewayError::json)?;
+        return Ok(ApiResponse::Error {
+            request_id,
             code: e.code,
             message: e.message,
         });
     }
-    let statuses = r
-        .send_status_set
-        .ok_or_else(|| GatewayError::MissingField("SendStatusSet".into()))?;
-    Ok(SendSmsResponse::Sent {
-        request_id: r.request_id,
-        statuses,
+    let items = r
+        .remove(set)
+        .filter(|v| !v.is_null())
+        .ok_or_else(|| GatewayError::MissingField(set.into()))?;
+    Ok(ApiResponse::Items {
+        request_id,
+        items: serde_json::from_value(items).map_err(GatewayError::json)?,
     })
+}
+
+/// The `SendSms` answer: one status per number.
+pub type SendSmsResponse = ApiResponse<SendStatus>;
+
+/// Parses a `SendSms` response body.
+pub fn parse_send_sms_response(body: &str) -> Result<SendSmsResponse> {
+    parse_api_response(body, "SendStatusSet")
 }
 
 /// `report_status` of a receipt.
@@ -478,51 +488,12 @@ pub struct PulledStatus {
     pub session_context: String,
 }
 
-/// The response of a pull: receipts, or a request-level error.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PullSendStatusResponse {
-    Pulled {
-        request_id: String,
-        statuses: Vec<PulledStatus>,
-    },
-    Error {
-        request_id: String,
-        code: String,
-        message: String,
-    },
-}
+/// The answer of a pull: receipts, or a request-level error.
+pub type PullSendStatusResponse = ApiResponse<PulledStatus>;
 
 /// Parses a `PullSmsSendStatusByPhoneNumber` (or `PullSmsSendStatus`) response body.
 pub fn parse_pull_send_status_response(body: &str) -> Result<PullSendStatusResponse> {
-    #[derive(Deserialize)]
-    struct Outer {
-        #[serde(rename = "Response")]
-        response: Inner,
-    }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Inner {
-        #[serde(default)]
-        request_id: String,
-        error: Option<ErrorWire>,
-        pull_sms_send_status_set: Option<Vec<PulledStatus>>,
-    }
-    let o: Outer = serde_json::from_str(body).map_err(GatewayError::json)?;
-    let r = o.response;
-    if let Some(e) = r.error {
-        return Ok(PullSendStatusResponse::Error {
-            request_id: r.request_id,
-            code: e.code,
-            message: e.message,
-        });
-    }
-    let statuses = r
-        .pull_sms_send_status_set
-        .ok_or_else(|| GatewayError::MissingField("PullSmsSendStatusSet".into()))?;
-    Ok(PullSendStatusResponse::Pulled {
-        request_id: r.request_id,
-        statuses,
-    })
+    parse_api_response(body, "PullSmsSendStatusSet")
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1020,8 +991,8 @@ mod tests {
         // The documented example response.
         let body = r#"{"Response":{"PullSmsSendStatusSet":[{"Description":"DELIVRD","CountryCode":"86","SubscriberNumber":"15291996666","ReportStatus":"SUCCESS","PhoneNumber":"+8615291996666","SerialNo":"14:19325917feb3914eb78b50d6182d7e452e","UserReceiveTime":1620734188,"SessionContext":""},{"Description":"MK:0005","CountryCode":"86","SubscriberNumber":"15291996666","ReportStatus":"FAIL","PhoneNumber":"+8615291996666","SerialNo":"14:19325917feb3914eb78b50d6182d7e456f","UserReceiveTime":1620734188,"SessionContext":"n-1"}],"RequestId":"8979fc1e-9564-4fc9-bf7d-2958ce679b72"}}"#;
         match parse_pull_send_status_response(body).unwrap() {
-            PullSendStatusResponse::Pulled {
-                statuses,
+            ApiResponse::Items {
+                items: statuses,
                 request_id,
             } => {
                 assert_eq!(request_id, "8979fc1e-9564-4fc9-bf7d-2958ce679b72");
@@ -1056,8 +1027,8 @@ mod tests {
     fn responses_and_receipts() {
         let ok = r#"{"Response":{"SendStatusSet":[{"SerialNo":"5000:1045710669157053657849499619","PhoneNumber":"+8618511122233","Fee":1,"SessionContext":"test","Code":"Ok","Message":"send success","IsoCode":"CN"},{"SerialNo":"","PhoneNumber":"+8618511122266","Fee":0,"SessionContext":"test","Code":"LimitExceeded.PhoneNumberDailyLimit","Message":"the number of sms messages sent from a single mobile number every day exceeds the upper limit","IsoCode":"CN"},{"SerialNo":"","PhoneNumber":"+86123","Fee":0,"SessionContext":"","Code":"InvalidParameterValue.IncorrectPhoneNumber","Message":"incorrect phone number","IsoCode":""}],"RequestId":"a0aabda6-cf91-4f3e-a81f-9198114a2279"}}"#;
         match parse_send_sms_response(ok).unwrap() {
-            SendSmsResponse::Sent {
-                statuses,
+            ApiResponse::Items {
+                items: statuses,
                 request_id,
             } => {
                 assert_eq!(request_id, "a0aabda6-cf91-4f3e-a81f-9198114a2279");

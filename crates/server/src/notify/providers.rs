@@ -39,6 +39,24 @@ async fn send(http: &reqwest::Client, base: &str, prod_host: &str, req: &HttpReq
     Ok((status, body))
 }
 
+/// Why a provider call got no answer to read.
+enum CallFailed {
+    /// The gateways crate refused to build the request: what the provider would refuse too (a malformed number).
+    Refused(String),
+    /// Network error or timeout: try again later.
+    Unreachable(String),
+}
+
+/// Builds a request (or refuses to), sends it to `base`, and returns the HTTP status and body.
+async fn call(http: &reqwest::Client, base: &str, prod_host: &str, built: shenfen_gateways::Result<HttpRequest>) -> Result<(u16, String), CallFailed> {
+    let built = built.map_err(|e| CallFailed::Refused(format!("local.{}", e.code())))?;
+    send(http, base, prod_host, &built).await.map_err(CallFailed::Unreachable)
+}
+
+fn unreadable(status: u16, e: &shenfen_gateways::GatewayError) -> String {
+    format!("HTTP {status}: unreadable response ({})", e.code())
+}
+
 fn unix_now() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc()
 }
@@ -72,7 +90,18 @@ impl AliyunSms {
     pub fn new(base: String, config: AliyunSmsConfig, timeout: Duration) -> Self {
         AliyunSms { base, config, http: client(timeout) }
     }
+
+    /// Signs `req` in the configured style (`v1` or ACS3) and sends it.
+    async fn call<R>(&self, req: &R, v1: Builder<R>, acs3: Builder<R>) -> Result<(u16, String), CallFailed> {
+        let creds = aliyun_sms::Credentials { access_key_id: self.config.access_key_id.clone(), access_key_secret: self.config.access_key_secret.clone() };
+        let nonce = uuid::Uuid::now_v7().to_string();
+        let build = if self.config.signature == "v1" { v1 } else { acs3 };
+        call(&self.http, &self.base, aliyun_sms::HOST, build(&creds, req, unix_now(), &nonce)).await
+    }
 }
+
+/// An Aliyun request builder of the gateways crate (one per action and signature style).
+type Builder<R> = fn(&aliyun_sms::Credentials, &R, time::OffsetDateTime, &str) -> shenfen_gateways::Result<HttpRequest>;
 
 #[async_trait]
 impl SmsProvider for AliyunSms {
@@ -81,7 +110,6 @@ impl SmsProvider for AliyunSms {
     }
 
     async fn submit(&self, sms: &OutgoingSms) -> SendOutcome {
-        let creds = aliyun_sms::Credentials { access_key_id: self.config.access_key_id.clone(), access_key_secret: self.config.access_key_secret.clone() };
         let req = aliyun_sms::SendSms {
             phone_numbers: vec![sms.phone.clone()],
             sign_name: self.config.sign_name.clone(),
@@ -89,20 +117,11 @@ impl SmsProvider for AliyunSms {
             template_param: sms.vars.clone(),
             out_id: Some(sms.id.clone()),
         };
-        let nonce = uuid::Uuid::now_v7().to_string();
-        let built = if self.config.signature == "v1" {
-            aliyun_sms::send_sms_v1(&creds, &req, unix_now(), &nonce)
-        } else {
-            aliyun_sms::send_sms_acs3(&creds, &req, unix_now(), &nonce)
-        };
-        let built = match built {
+        let (status, body) = match self.call(&req, aliyun_sms::send_sms_v1, aliyun_sms::send_sms_acs3).await {
             Ok(r) => r,
             // The gateways crate refuses what Aliyun would refuse (e.g. a malformed number): permanent.
-            Err(e) => return SendOutcome::Rejected { code: format!("local.{}", e.code()) },
-        };
-        let (status, body) = match send(&self.http, &self.base, aliyun_sms::HOST, &built).await {
-            Ok(r) => r,
-            Err(reason) => return SendOutcome::Retry { reason },
+            Err(CallFailed::Refused(code)) => return SendOutcome::Rejected { code },
+            Err(CallFailed::Unreachable(reason)) => return SendOutcome::Retry { reason },
         };
         match aliyun_sms::parse_send_sms_response(&body) {
             Ok(aliyun_sms::SendSmsOutcome::Accepted { biz_id, .. }) => SendOutcome::Accepted { provider_message_id: biz_id },
@@ -111,7 +130,7 @@ impl SmsProvider for AliyunSms {
             // marking the citizen's number as bad.
             Ok(aliyun_sms::SendSmsOutcome::Rejected { error: aliyun_sms::SendSmsError::MobileNumberIllegal, code, .. }) => SendOutcome::Rejected { code },
             Ok(aliyun_sms::SendSmsOutcome::Rejected { code, .. }) => SendOutcome::Retry { reason: code },
-            Err(e) => SendOutcome::Retry { reason: format!("HTTP {status}: unreadable response ({})", e.code()) },
+            Err(e) => SendOutcome::Retry { reason: unreadable(status, &e) },
         }
     }
 
@@ -126,21 +145,10 @@ impl SmsProvider for AliyunSms {
             Err(answer) => return answer,
         };
         let Some(send_date) = beijing_date(sent_at) else { return StatusAnswer::Failed { reason: "sent_at out of range".into() } };
-        let creds = aliyun_sms::Credentials { access_key_id: self.config.access_key_id.clone(), access_key_secret: self.config.access_key_secret.clone() };
         let query = aliyun_sms::QuerySendDetails { phone_number: phone.to_string(), biz_id: Some(biz_id.to_string()), send_date, page_size: 10, current_page: 1 };
-        let nonce = uuid::Uuid::now_v7().to_string();
-        let built = if self.config.signature == "v1" {
-            aliyun_sms::query_send_details_v1(&creds, &query, unix_now(), &nonce)
-        } else {
-            aliyun_sms::query_send_details_acs3(&creds, &query, unix_now(), &nonce)
-        };
-        let built = match built {
+        let (status, body) = match self.call(&query, aliyun_sms::query_send_details_v1, aliyun_sms::query_send_details_acs3).await {
             Ok(r) => r,
-            Err(e) => return StatusAnswer::Failed { reason: format!("local.{}", e.code()) },
-        };
-        let (status, body) = match send(&self.http, &self.base, aliyun_sms::HOST, &built).await {
-            Ok(r) => r,
-            Err(reason) => return StatusAnswer::Failed { reason },
+            Err(CallFailed::Refused(reason) | CallFailed::Unreachable(reason)) => return StatusAnswer::Failed { reason },
         };
         match aliyun_sms::parse_query_send_details_response(&body) {
             Ok(aliyun_sms::QuerySendDetailsOutcome::Found { details, .. }) => {
@@ -153,7 +161,7 @@ impl SmsProvider for AliyunSms {
                 }
             }
             Ok(aliyun_sms::QuerySendDetailsOutcome::Rejected { code, .. }) => StatusAnswer::Failed { reason: code },
-            Err(e) => StatusAnswer::Failed { reason: format!("HTTP {status}: unreadable response ({})", e.code()) },
+            Err(e) => StatusAnswer::Failed { reason: unreadable(status, &e) },
         }
     }
 }
@@ -168,6 +176,12 @@ impl TencentSms {
     pub fn new(base: String, config: TencentSmsConfig, timeout: Duration) -> Self {
         TencentSms { base, config, http: client(timeout) }
     }
+
+    /// Signs a request with `build` (credentials, region, timestamp) and sends it.
+    async fn call(&self, build: impl FnOnce(&tencent_sms::Credentials, &str, i64) -> shenfen_gateways::Result<HttpRequest>) -> Result<(u16, String), CallFailed> {
+        let creds = tencent_sms::Credentials { secret_id: self.config.secret_id.clone(), secret_key: self.config.secret_key.clone() };
+        call(&self.http, &self.base, tencent_sms::HOST, build(&creds, &self.config.region, unix_now().unix_timestamp())).await
+    }
 }
 
 #[async_trait]
@@ -181,7 +195,6 @@ impl SmsProvider for TencentSms {
             Ok(p) => p,
             Err(e) => return SendOutcome::Rejected { code: format!("local.{}", e.code()) },
         };
-        let creds = tencent_sms::Credentials { secret_id: self.config.secret_id.clone(), secret_key: self.config.secret_key.clone() };
         let req = tencent_sms::SendSms {
             phone_number_set: vec![phone],
             sms_sdk_app_id: self.config.sdk_app_id.clone(),
@@ -190,16 +203,13 @@ impl SmsProvider for TencentSms {
             template_param_set: sms.template.positional(&sms.vars),
             session_context: Some(sms.id.clone()),
         };
-        let built = match tencent_sms::send_sms_request(&creds, &self.config.region, &req, unix_now().unix_timestamp()) {
+        let (status, body) = match self.call(|creds, region, at| tencent_sms::send_sms_request(creds, region, &req, at)).await {
             Ok(r) => r,
-            Err(e) => return SendOutcome::Rejected { code: format!("local.{}", e.code()) },
-        };
-        let (status, body) = match send(&self.http, &self.base, tencent_sms::HOST, &built).await {
-            Ok(r) => r,
-            Err(reason) => return SendOutcome::Retry { reason },
+            Err(CallFailed::Refused(code)) => return SendOutcome::Rejected { code },
+            Err(CallFailed::Unreachable(reason)) => return SendOutcome::Retry { reason },
         };
         match tencent_sms::parse_send_sms_response(&body) {
-            Ok(tencent_sms::SendSmsResponse::Sent { statuses, .. }) => match statuses.first() {
+            Ok(tencent_sms::ApiResponse::Items { items: statuses, .. }) => match statuses.first() {
                 Some(s) if s.is_ok() => SendOutcome::Accepted { provider_message_id: s.serial_no.clone() },
                 Some(s) => match s.error() {
                     Some(tencent_sms::SendStatusError::IncorrectPhoneNumber | tencent_sms::SendStatusError::PhoneNumberInBlacklist) => {
@@ -209,10 +219,11 @@ impl SmsProvider for TencentSms {
                 },
                 None => SendOutcome::Retry { reason: "empty SendStatusSet".into() },
             },
-            Ok(tencent_sms::SendSmsResponse::Error { code, .. }) => SendOutcome::Retry { reason: code },
-            Err(e) => SendOutcome::Retry { reason: format!("HTTP {status}: unreadable response ({})", e.code()) },
+            Ok(tencent_sms::ApiResponse::Error { code, .. }) => SendOutcome::Retry { reason: code },
+            Err(e) => SendOutcome::Retry { reason: unreadable(status, &e) },
         }
     }
+
     fn has_status_api(&self) -> bool {
         true
     }
@@ -230,7 +241,6 @@ impl SmsProvider for TencentSms {
             Ok(p) => p,
             Err(e) => return StatusAnswer::Failed { reason: format!("local.{}", e.code()) },
         };
-        let creds = tencent_sms::Credentials { secret_id: self.config.secret_id.clone(), secret_key: self.config.secret_key.clone() };
         for page in 0..PAGES {
             let pull = tencent_sms::PullSendStatusByPhoneNumber {
                 // A minute early: the provider's clock and ours may differ a little.
@@ -241,18 +251,14 @@ impl SmsProvider for TencentSms {
                 sms_sdk_app_id: self.config.sdk_app_id.clone(),
                 end_time: None,
             };
-            let built = match tencent_sms::pull_send_status_by_phone_number_request(&creds, &self.config.region, &pull, unix_now().unix_timestamp()) {
+            let (status, body) = match self.call(|creds, region, at| tencent_sms::pull_send_status_by_phone_number_request(creds, region, &pull, at)).await {
                 Ok(r) => r,
-                Err(e) => return StatusAnswer::Failed { reason: format!("local.{}", e.code()) },
-            };
-            let (status, body) = match send(&self.http, &self.base, tencent_sms::HOST, &built).await {
-                Ok(r) => r,
-                Err(reason) => return StatusAnswer::Failed { reason },
+                Err(CallFailed::Refused(reason) | CallFailed::Unreachable(reason)) => return StatusAnswer::Failed { reason },
             };
             let statuses = match tencent_sms::parse_pull_send_status_response(&body) {
-                Ok(tencent_sms::PullSendStatusResponse::Pulled { statuses, .. }) => statuses,
-                Ok(tencent_sms::PullSendStatusResponse::Error { code, .. }) => return StatusAnswer::Failed { reason: code },
-                Err(e) => return StatusAnswer::Failed { reason: format!("HTTP {status}: unreadable response ({})", e.code()) },
+                Ok(tencent_sms::ApiResponse::Items { items, .. }) => items,
+                Ok(tencent_sms::ApiResponse::Error { code, .. }) => return StatusAnswer::Failed { reason: code },
+                Err(e) => return StatusAnswer::Failed { reason: unreadable(status, &e) },
             };
             if let Some(s) = statuses.iter().find(|s| s.serial_no == serial) {
                 return StatusAnswer::Final { delivered: s.report_status == tencent_sms::ReportStatus::Success, code: s.description.clone() };
