@@ -58,6 +58,8 @@ async fn sample_gauges(state: &AppState) {
         Ok(q) => {
             metrics::gauge!("shenfen_notification_queue_due").set(q.notifications_due as f64);
             metrics::gauge!("shenfen_notification_queue_oldest_due_seconds").set(q.notifications_oldest_due_ms as f64 / 1000.0);
+            metrics::gauge!("shenfen_sms_awaiting_receipt").set(q.sms_awaiting_receipt as f64);
+            metrics::gauge!("shenfen_sms_oldest_unchecked_receipt_seconds").set(q.sms_oldest_unchecked_receipt_ms as f64 / 1000.0);
             metrics::gauge!("shenfen_payments_awaiting_provider").set(q.payments_awaiting as f64);
             metrics::gauge!("shenfen_payments_oldest_awaiting_seconds").set(q.payments_oldest_awaiting_ms as f64 / 1000.0);
             // Present from the first scrape, so `increase()` in the alert rule has a baseline.

@@ -103,6 +103,11 @@ pub struct QueueStats {
     pub notifications_due: i64,
     /// How long the oldest due SMS notification has been waiting, in ms (0 when none is due).
     pub notifications_oldest_due_ms: i64,
+    /// SMS a provider accepted whose delivery receipt has not come (yet).
+    pub sms_awaiting_receipt: i64,
+    /// How long ago the oldest of them that the reconciler has not yet asked the provider about was accepted,
+    /// in ms (0 when none): it grows past `notify.reconcile.after_secs` only when no reconciler runs.
+    pub sms_oldest_unchecked_receipt_ms: i64,
     /// Payment orders started with a provider and still waiting for its answer.
     pub payments_awaiting: i64,
     pub payments_oldest_awaiting_ms: i64,
@@ -695,6 +700,11 @@ macro_rules! sql_admin {
                 .bind(now)
                 .fetch_one(&self.read)
                 .await?;
+                // The partial index `notifications_sms_unconfirmed` holds exactly these rows.
+                let r = sqlx::query("SELECT COUNT(*) AS waiting, MIN(CASE WHEN lease_until IS NULL THEN sent_at END) AS oldest FROM notifications \
+                     WHERE channel = 'sms' AND status = 'sent'")
+                    .fetch_one(&self.read)
+                    .await?;
                 let p = sqlx::query("SELECT COUNT(*) AS waiting, MIN(updated_at) AS oldest FROM payment_orders WHERE status IN ('started', 'submitted')")
                     .fetch_one(&self.read)
                     .await?;
@@ -702,6 +712,8 @@ macro_rules! sql_admin {
                 Ok(QueueStats {
                     notifications_due: n.try_get("due")?,
                     notifications_oldest_due_ms: age(n.try_get("oldest")?),
+                    sms_awaiting_receipt: r.try_get("waiting")?,
+                    sms_oldest_unchecked_receipt_ms: age(r.try_get("oldest")?),
                     payments_awaiting: p.try_get("waiting")?,
                     payments_oldest_awaiting_ms: age(p.try_get("oldest")?),
                 })

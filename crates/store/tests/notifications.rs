@@ -304,3 +304,18 @@ both_backends!(unconfirmed_messages_are_checked_then_given_up_never_resent, |sto
     // The other provider's message is still there for its own reconciler.
     assert_eq!(store.claim_unconfirmed_sms("r1", "tencent", NOW + 10, 10, NOW + 600_000, NOW + 1_200_000).await.unwrap().len(), 1);
 });
+
+both_backends!(queue_stats_count_messages_awaiting_their_receipt, |store| {
+    let c = citizen(&store, "13800000241").await;
+    let id = store.enqueue_notification(&sms(&c, "qs-1")).await.unwrap().unwrap();
+    store.claim_sms_by_id(&id, "w1", NOW, NOW + 30_000).await.unwrap().unwrap();
+    assert!(store.mark_sent(&id, "w1", "aliyun", "qs-m1", NOW).await.unwrap());
+    let q = store.queue_stats(NOW + 900_000).await.unwrap();
+    assert_eq!((q.sms_awaiting_receipt, q.sms_oldest_unchecked_receipt_ms), (1, 900_000));
+    // Once the reconciler holds it, it is being looked after: still awaiting, no longer unchecked.
+    assert_eq!(store.claim_unconfirmed_sms("r1", "aliyun", NOW + 300_000, 10, NOW + 900_000, NOW + 1_500_000).await.unwrap().len(), 1);
+    let q = store.queue_stats(NOW + 900_000).await.unwrap();
+    assert_eq!((q.sms_awaiting_receipt, q.sms_oldest_unchecked_receipt_ms), (1, 0));
+    store.record_receipt("aliyun", "qs-m1", true, "", NOW + 1_000_000).await.unwrap();
+    assert_eq!(store.queue_stats(NOW + 1_000_000).await.unwrap().sms_awaiting_receipt, 0);
+});
