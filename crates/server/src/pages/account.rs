@@ -8,12 +8,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use shenfen_store::{Citizen, SessionChannel, Verification};
+use shenfen_store::{SessionChannel, Verification};
 
-use super::{FieldError, PageCtx, render, render_status, safe_back, with_cookie};
+use super::{FieldError, PageCtx, render, render_status, require_citizen, safe_back, with_cookie};
 use crate::accounts;
 use crate::app::AppState;
-use crate::auth::{MaybeUser, Principal, SESSION_COOKIE};
+use crate::auth::{MaybeUser, SESSION_COOKIE};
 use crate::error::AppError;
 
 pub fn router() -> Router<AppState> {
@@ -37,14 +37,6 @@ pub fn session_cookie(state: &AppState, token: &str, max_age_secs: i64) -> Strin
     format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}")
 }
 
-/// The signed-in citizen, or a redirect to sign-in that comes back here.
-pub(super) fn require_citizen(user: &MaybeUser, p: &PageCtx) -> Result<Citizen, Response> {
-    match &user.principal {
-        Some(Principal::Citizen(c)) => Ok(c.clone()),
-        Some(Principal::Staff(_)) => Err(AppError::forbidden().into_response()),
-        None => Err(Redirect::to(&format!("/sign-in?next={}", super::urlencode(&p.path))).into_response()),
-    }
-}
 
 #[derive(Template)]
 #[template(path = "sign_in.html")]
@@ -135,7 +127,7 @@ struct DoneQuery {
 }
 
 async fn me(p: PageCtx, user: MaybeUser, Query(q): Query<DoneQuery>) -> Response {
-    let c = match require_citizen(&user, &p) {
+    let c = match require_citizen(&user, &p.path) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -162,7 +154,7 @@ struct VerifyPage<'a> {
 }
 
 async fn verify_form(p: PageCtx, user: MaybeUser) -> Response {
-    if let Err(r) = require_citizen(&user, &p) {
+    if let Err(r) = require_citizen(&user, &p.path) {
         return r;
     }
     render(&VerifyPage { p: &p, name: String::new(), errors: vec![] })
@@ -175,7 +167,7 @@ struct VerifyForm {
 }
 
 async fn verify(State(state): State<AppState>, p: PageCtx, user: MaybeUser, Form(f): Form<VerifyForm>) -> Response {
-    let c = match require_citizen(&user, &p) {
+    let c = match require_citizen(&user, &p.path) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -194,7 +186,7 @@ struct FacePage<'a> {
 }
 
 async fn face_form(p: PageCtx, user: MaybeUser) -> Response {
-    match require_citizen(&user, &p) {
+    match require_citizen(&user, &p.path) {
         Ok(c) if c.verification == Verification::None => Redirect::to("/me/verify").into_response(),
         Ok(_) => render(&FacePage { p: &p, errors: vec![] }),
         Err(r) => r,
@@ -202,7 +194,7 @@ async fn face_form(p: PageCtx, user: MaybeUser) -> Response {
 }
 
 async fn face(State(state): State<AppState>, p: PageCtx, user: MaybeUser, mut multipart: Multipart) -> Response {
-    let c = match require_citizen(&user, &p) {
+    let c = match require_citizen(&user, &p.path) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -246,7 +238,7 @@ struct PhoneCodePage<'a> {
 }
 
 async fn phone_form(p: PageCtx, user: MaybeUser) -> Response {
-    match require_citizen(&user, &p) {
+    match require_citizen(&user, &p.path) {
         Ok(c) if c.verification == Verification::None => Redirect::to("/me/verify").into_response(),
         Ok(_) => render(&PhonePage { p: &p, phone: String::new(), errors: vec![] }),
         Err(r) => r,
@@ -260,7 +252,7 @@ struct PhoneChangeForm {
 }
 
 async fn phone_send_code(State(state): State<AppState>, p: PageCtx, user: MaybeUser, Form(f): Form<PhoneChangeForm>) -> Response {
-    let c = match require_citizen(&user, &p) {
+    let c = match require_citizen(&user, &p.path) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -277,7 +269,7 @@ struct PhoneConfirmForm {
 }
 
 async fn phone_confirm(State(state): State<AppState>, p: PageCtx, user: MaybeUser, Form(f): Form<PhoneConfirmForm>) -> Response {
-    let c = match require_citizen(&user, &p) {
+    let c = match require_citizen(&user, &p.path) {
         Ok(c) => c,
         Err(r) => return r,
     };

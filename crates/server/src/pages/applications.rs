@@ -16,7 +16,7 @@ use shenfen_domain::fees::format_yuan;
 use shenfen_domain::sla::SlaStatus;
 use shenfen_store::{Application, Citizen, PaymentStatus, Role, Staff};
 
-use super::{FieldError, PageCtx, render, render_status, urlencode};
+use super::{FieldError, PageCtx, render, render_status, require_citizen};
 use crate::app::AppState;
 use crate::applications::{self as apps, DeliveryChoice, Extra, NewApplication, portrait};
 use crate::appointments::ms_to_local;
@@ -52,13 +52,6 @@ pub fn router() -> Router<AppState> {
 
 // ----- helpers -----------------------------------------------------------------------------------
 
-fn require_citizen(user: &MaybeUser, back: &str) -> Result<Citizen, Response> {
-    match &user.principal {
-        Some(Principal::Citizen(c)) => Ok(c.clone()),
-        Some(Principal::Staff(_)) => Err(AppError::forbidden().into_response()),
-        None => Err(Redirect::to(&format!("/sign-in?next={}", urlencode(back))).into_response()),
-    }
-}
 
 fn require_staff(user: &MaybeUser, roles: &[Role]) -> Result<Staff, Response> {
     match &user.principal {

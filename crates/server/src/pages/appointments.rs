@@ -20,7 +20,7 @@ use shenfen_domain::navigation::TravelMode;
 use shenfen_store::{AcceptancePoint, Appointment, AppointmentStatus, Citizen, Role, ScopeKind, Staff, TicketStatus, Verification};
 use time::{Date, Weekday};
 
-use super::{FieldError, PageCtx, qr_svg, render, render_status, urlencode};
+use super::{FieldError, PageCtx, qr_svg, render, render_status, require_citizen, urlencode};
 use crate::api::appointments::{NearQuery, PointSummary, SlotView, board, origin, points_near, slot_view};
 use crate::app::AppState;
 use crate::appointments::{self as appts, TicketView};
@@ -53,14 +53,6 @@ const DAYS_SHOWN: usize = 7;
 
 // ----- shared helpers ---------------------------------------------------------------------------
 
-/// The signed-in citizen, or a redirect to sign-in that comes back to `back`.
-fn require_citizen(user: &MaybeUser, back: &str) -> Result<Citizen, Response> {
-    match &user.principal {
-        Some(Principal::Citizen(c)) => Ok(c.clone()),
-        Some(Principal::Staff(_)) => Err(AppError::forbidden().into_response()),
-        None => Err(Redirect::to(&format!("/sign-in?next={}", urlencode(back))).into_response()),
-    }
-}
 
 fn level_of(code: &str) -> LoadLevel {
     match code {

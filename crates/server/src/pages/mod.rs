@@ -124,6 +124,16 @@ impl FromRequestParts<AppState> for PageCtx {
     }
 }
 
+/// The signed-in citizen, or what to answer instead: staff are refused, and a visitor is sent to sign in and
+/// brought back to `back` afterwards.
+pub(super) fn require_citizen(user: &MaybeUser, back: &str) -> Result<shenfen_store::Citizen, Response> {
+    match &user.principal {
+        Some(Principal::Citizen(c)) => Ok(c.clone()),
+        Some(Principal::Staff(_)) => Err(AppError::forbidden().into_response()),
+        None => Err(Redirect::to(&format!("/sign-in?next={}", urlencode(back))).into_response()),
+    }
+}
+
 pub fn urlencode(s: &str) -> String {
     serde_urlencoded::to_string([("", s)]).map(|v| v.trim_start_matches('=').to_string()).unwrap_or_default()
 }

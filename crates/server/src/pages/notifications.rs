@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::account::require_citizen;
+use super::require_citizen;
 use super::{PageCtx, format_cst, render, safe_back};
 use crate::app::AppState;
 use crate::auth::MaybeUser;
@@ -51,7 +51,7 @@ struct CentrePage<'a> {
 }
 
 async fn centre(State(state): State<AppState>, p: PageCtx, user: MaybeUser) -> Result<Response, AppError> {
-    let c = match require_citizen(&user, &p) {
+    let c = match require_citizen(&user, &p.path) {
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
@@ -86,7 +86,7 @@ fn back_to(back: Option<&str>, anchor: Option<&str>) -> Response {
 }
 
 async fn read_one(State(state): State<AppState>, p: PageCtx, user: MaybeUser, Path(id): Path<String>, Form(f): Form<BackForm>) -> Result<Response, AppError> {
-    let c = match require_citizen(&user, &p) {
+    let c = match require_citizen(&user, &p.path) {
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
@@ -98,7 +98,7 @@ async fn read_one(State(state): State<AppState>, p: PageCtx, user: MaybeUser, Pa
 }
 
 async fn read_all(State(state): State<AppState>, p: PageCtx, user: MaybeUser, Form(f): Form<BackForm>) -> Result<Response, AppError> {
-    let c = match require_citizen(&user, &p) {
+    let c = match require_citizen(&user, &p.path) {
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
