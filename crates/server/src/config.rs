@@ -105,6 +105,13 @@ pub struct NotifyConfig {
     pub backoff_cap_ms: i64,
     /// Timeout of one provider call.
     pub send_timeout_ms: u64,
+    /// SMS one number may receive per hour; more wait for the next hour (none is dropped). A storm of events for
+    /// one citizen cannot flood their phone, and stays within the providers' per-number limits.
+    pub per_number_per_hour: u32,
+    /// SMS the whole platform sends per second, across all instances (the provider account's rate limit).
+    pub global_per_second: u32,
+    /// Identical SMS (same number, same text) raised within this many seconds of each other go once.
+    pub identical_window_secs: i64,
     /// Non-urgent SMS are held from `quiet_from_hour` to `quiet_until_hour` (China time).
     pub quiet_from_hour: u8,
     pub quiet_until_hour: u8,
@@ -310,6 +317,9 @@ impl Default for NotifyConfig {
             backoff_base_ms: 30_000,
             backoff_cap_ms: 3_600_000,
             send_timeout_ms: 5_000,
+            per_number_per_hour: 20,
+            global_per_second: 3_000,
+            identical_window_secs: 600,
             quiet_from_hour: 21,
             quiet_until_hour: 8,
             callback_token: None,
@@ -385,6 +395,9 @@ impl NotifyConfig {
         }
         if self.expiry.windows_days.is_empty() || self.expiry.windows_days.iter().any(|d| !(1..=3650).contains(d)) || self.expiry.batch == 0 {
             bail!("notify.expiry: windows_days must list 1–3650 day windows, batch at least 1");
+        }
+        if self.per_number_per_hour == 0 || self.global_per_second == 0 || self.identical_window_secs < 1 {
+            bail!("notify: per_number_per_hour, global_per_second and identical_window_secs must be at least 1");
         }
         let r = &self.reconcile;
         if r.every_secs == 0 || r.after_secs < 1 || r.recheck_secs < 1 || r.give_up_hours < 1 || r.batch == 0 || r.concurrency == 0 {

@@ -145,6 +145,7 @@ async fn an_instance_with_a_wrong_clock_stands_down_until_it_is_corrected() {
         phone: Some("13800000091".into()),
         not_before: now,
         now,
+        content_key: None,
     };
     let id = sound.state.store.enqueue_notification(&job).await.unwrap().unwrap();
     assert_eq!(sound.state.store.claim_sms(&sound.state.worker_id, 10, now, now + 60_000).await.unwrap().len(), 1);

@@ -109,7 +109,7 @@ async fn round_trip(app: &TestApp, provider: &str) {
 
     // The per-number rate limit (3 a minute in this sandbox) is a temporary failure, retried later.
     for i in 0..3 {
-        notify::enqueue(&app.state, booked(&c, &format!("rt-limit-{i}"))).await.unwrap();
+        notify::enqueue(&app.state, stage(&c, &format!("rt-limit-{i}"), &format!("10:0{i}"))).await.unwrap();
     }
     let statuses: Vec<_> = [sms_row(app, "rt-limit-0").await.status, sms_row(app, "rt-limit-1").await.status, sms_row(app, "rt-limit-2").await.status].into();
     assert_eq!(statuses.iter().filter(|s| **s == NotificationStatus::TemporaryFailure).count(), 1, "{statuses:?}");
@@ -205,7 +205,7 @@ async fn receipts_need_the_token_and_are_idempotent() {
     assert_eq!(http.post(app.url("/callbacks/sms/aliyun/receipt-token-0123456789")).json(&fresh).send().await.unwrap().status(), 200, "an old one is acknowledged");
     // The race itself: the provider reports while the worker has not yet written the acceptance down. The retry,
     // once it has, is applied.
-    notify::enqueue_for_worker(&app.state, booked(&c, "rc-race")).await.unwrap();
+    notify::enqueue_for_worker(&app.state, stage(&c, "rc-race", "11:00")).await.unwrap();
     let id = sms_row(&app, "rc-race").await.id;
     let now = app.state.now_ms();
     app.state.store.claim_sms_by_id(&id, "slow-worker", now, now + 60_000).await.unwrap().unwrap();
@@ -330,7 +330,9 @@ async fn a_missing_variable_fails_the_enqueue_and_stores_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exactly_one_sms_per_event_with_two_instances() {
-    let Some(apps) = TestApp::postgres_cluster(2).await else { return };
+    // 20 events for one number in a moment: above the default hourly limit's spirit, but this test is about
+    // exactly-once delivery.
+    let Some(apps) = TestApp::postgres_cluster_with(2, |c| c.notify.per_number_per_hour = 100).await else { return };
     for a in &apps {
         notify::spawn_worker(a.state.clone());
     }
@@ -341,7 +343,7 @@ async fn exactly_one_sms_per_event_with_two_instances() {
     for i in 0..20 {
         for a in &apps {
             let state = a.state.clone();
-            let event = booked(&c, &format!("twice-{i}"));
+            let event = stage(&c, &format!("twice-{i}"), &format!("10:{i:02}"));
             tasks.push(tokio::spawn(async move { notify::enqueue(&state, event).await.unwrap() }));
         }
     }
@@ -512,4 +514,90 @@ async fn the_outbox_page_shows_each_messages_delivery() {
     assert!(ok.contains("tag delivery-delivered") && ok.contains("已送达（运营商回执）") && ok.contains("预约码ABCD2345"), "{ok}");
     assert!(page("13912349999").await.contains("tag delivery-failed"));
     assert!(page("13912347777").await.contains("已发出，等待送达回执"));
+}
+
+fn stage(citizen_id: &str, key: &str, stage: &str) -> NotificationEvent {
+    NotificationEvent {
+        citizen_id: citizen_id.into(),
+        kind: EventKind::AppointmentBooked,
+        dedupe_key: key.into(),
+        vars: vars(&[("point", "庐阳区受理点"), ("day", "2026-12-01"), ("time", stage), ("service", "换领"), ("code", "ABCD2345")]),
+    }
+}
+
+/// A storm of events for one citizen: every in-app message at once; SMS up to the number's hourly limit, the
+/// rest in the next hour; identical texts once; nothing lost, nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_for_one_citizen_is_limited_and_deduplicated_without_loss() {
+    for db in [Db::Sqlite, Db::Postgres] {
+        let clock = Clock::fixed(1_790_000_000_000 - 1_790_000_000_000 % 3_600_000 + 600_000);
+        let Some(app) = TestApp::start_with(db, clock.clone(), |c| c.notify.per_number_per_hour = 3).await else { continue };
+        let c = citizen(&app, "13912340011").await;
+        for i in 0..5 {
+            notify::enqueue(&app.state, stage(&c, &format!("st-{i}"), &format!("09:0{i}"))).await.unwrap();
+        }
+        // The same text again under another event: an in-app message, no second SMS.
+        notify::enqueue(&app.state, stage(&c, "st-again", "09:00")).await.unwrap();
+        assert_eq!(app.state.store.inapp_notifications(&c, 20).await.unwrap().len(), 6);
+        assert!(app.state.store.notifications_by_dedupe("st-again").await.unwrap().iter().all(|n| n.channel == Channel::InApp));
+        assert_eq!(app.state.store.outbox(Some("13912340011"), 20).await.unwrap().len(), 3, "the hourly limit");
+        let held: Vec<_> = (3..5).map(|i| format!("st-{i}")).collect();
+        for key in &held {
+            let n = sms_row(&app, key).await;
+            assert_eq!((n.status, n.attempts, n.error.as_deref()), (NotificationStatus::Created, 0, Some("rate_limited_per_number")), "{key}");
+        }
+        assert_eq!(notify::run_once(&app.state).await.unwrap(), 0, "held until the hour is over");
+        clock.advance_ms(3_000_000);
+        assert_eq!(notify::run_once(&app.state).await.unwrap(), 2);
+        let outbox = app.state.store.outbox(Some("13912340011"), 20).await.unwrap();
+        assert_eq!(outbox.len(), 5, "every distinct message, once");
+        let mut bodies: Vec<_> = outbox.iter().map(|m| m.body.clone()).collect();
+        bodies.sort();
+        bodies.dedup();
+        assert_eq!(bodies.len(), 5);
+    }
+}
+
+/// The platform-wide limit holds across instances: what does not fit in this second waits for the next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_global_limit_is_shared_by_all_instances() {
+    let Some(apps) = TestApp::postgres_cluster_with(2, |c| c.notify.global_per_second = 3).await else {
+        // Without PostgreSQL: one instance on SQLite shows the same rule.
+        let clock = Clock::fixed(1_790_000_000_000);
+        let app = TestApp::start_with(Db::Sqlite, clock.clone(), |c| c.notify.global_per_second = 3).await.unwrap();
+        for i in 0..5 {
+            let c = citizen(&app, &format!("1391234002{i}")).await;
+            notify::enqueue_for_worker(&app.state, booked(&c, &format!("gl-{i}"))).await.unwrap();
+        }
+        assert_eq!(notify::run_once(&app.state).await.unwrap(), 3);
+        assert_eq!(notify::run_once(&app.state).await.unwrap(), 0);
+        clock.advance_ms(1_000);
+        assert_eq!(notify::run_once(&app.state).await.unwrap(), 2);
+        return;
+    };
+    // Two instances send 10 messages; together they keep to 3 a second, and all 10 go.
+    for a in &apps {
+        notify::spawn_worker(a.state.clone());
+    }
+    for i in 0..10 {
+        let c = citizen(&apps[0], &format!("139123401{i:02}")).await;
+        notify::enqueue_for_worker(&apps[0].state, booked(&c, &format!("gl-{i}"))).await.unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut sent = Vec::new();
+    while sent.len() < 10 && std::time::Instant::now() < deadline {
+        sent.clear();
+        for i in 0..10 {
+            let n = sms_row(&apps[0], &format!("gl-{i}")).await;
+            if let Some(at) = n.sent_at {
+                sent.push(at);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(sent.len(), 10, "all sent in the end");
+    // Ten at three a second take at least four one-second windows, whichever instance sends: the first is
+    // recorded before the end of its window, the last claimed three windows later.
+    let span = sent.iter().max().unwrap() - sent.iter().min().unwrap();
+    assert!(span >= 1_500, "10 messages went out within {span} ms");
 }

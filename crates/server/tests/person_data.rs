@@ -115,6 +115,7 @@ async fn person_with_history(app: &TestApp) -> (Citizen, Application) {
             phone: None,
             not_before: now,
             now,
+            content_key: None,
         })
         .await
         .unwrap();

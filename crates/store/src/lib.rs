@@ -125,6 +125,9 @@ pub trait Store: AdminStore + ApplicationStore + AppointmentStore + CardStore + 
 
     /// Counts one hit in `bucket`'s window; `false` when the window already holds `limit` hits (nothing counted).
     async fn hit_rate_limit(&self, bucket: &str, window_start: Millis, limit: u32) -> Result<bool>;
+    /// Adds `n` hits to each bucket's window if that keeps it within `limit` (all or nothing per bucket), in order
+    /// and in one transaction; per entry, whether its hits were taken. A bucket named twice counts twice.
+    async fn take_rate(&self, hits: &[(String, u32)], window_start: Millis, limit: u32) -> Result<Vec<bool>>;
 
     // The sandbox SMS gateway's outbox
     /// Stores messages in the outbox (the sandboxes' and the demo's stand-in for handsets), all or none.
@@ -692,6 +695,27 @@ macro_rules! sql_store {
                 .fetch_optional(&self.write)
                 .await?;
                 Ok(row.is_some())
+            }
+
+            async fn take_rate(&self, hits: &[(String, u32)], window_start: Millis, limit: u32) -> Result<Vec<bool>> {
+                let mut tx = self.write.begin().await?;
+                let mut taken = Vec::with_capacity(hits.len());
+                for (bucket, n) in hits {
+                    let row = sqlx::query(
+                        "INSERT INTO rate_limits (bucket, window_start, hits) SELECT $1, $2, $3 WHERE $3 <= $4 \
+                         ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limits.hits + excluded.hits \
+                         WHERE rate_limits.hits + excluded.hits <= $4 RETURNING hits",
+                    )
+                    .bind(bucket)
+                    .bind(window_start)
+                    .bind(i64::from(*n))
+                    .bind(i64::from(limit))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    taken.push(*n > 0 && row.is_some());
+                }
+                tx.commit().await?;
+                Ok(taken)
             }
 
             async fn insert_outbox_many(&self, messages: &[OutboxMessage]) -> Result<()> {

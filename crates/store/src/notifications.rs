@@ -27,6 +27,9 @@ pub struct NewNotification {
     /// When the first attempt may be made (quiet hours push it to the morning).
     pub not_before: Millis,
     pub now: Millis,
+    /// SMS only: identifies the message's content for its number (e.g. a hash of number, text and a time window).
+    /// A second row with the same key is not inserted: identical messages go once.
+    pub content_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,6 +173,9 @@ pub trait NotificationStore: Send + Sync {
     /// when it may be checked again if the provider has no news of it. (The lease column does this job once a
     /// message is `sent`: it has no sending lease any more.)
     async fn claim_unconfirmed_sms(&self, worker: &str, provider: &str, sent_before: Millis, limit: u32, now: Millis, recheck_at: Millis) -> Result<Vec<Notification>>;
+    /// Puts a claimed job back without counting the attempt (a rate limit said "not now"): it is due again at
+    /// `until`. `false` when the lease was lost.
+    async fn defer_sms(&self, job: &Notification, worker: &str, until: Millis, reason: &str) -> Result<bool>;
     /// Ends messages the carrier never reported on (`sent` → `temporary-failure`, never sent again), where
     /// `worker` still holds them from [`Self::claim_unconfirmed_sms`]. Returns how many changed.
     async fn give_up_unconfirmed(&self, worker: &str, ids: &[String], error: &str) -> Result<u64>;
@@ -278,8 +284,8 @@ macro_rules! sql_notifications {
                 // One statement for all rows (atomic on its own); RETURNING names the rows this call inserted.
                 let sql = format!(
                     "INSERT INTO notifications (id, citizen_id, event_kind, dedupe_key, channel, template, vars, phone, status, \
-                     next_attempt_at, created_at, delivered_at) VALUES {} ON CONFLICT (dedupe_key, channel) DO NOTHING RETURNING id",
-                    values_placeholders(rows.len(), 12)
+                     next_attempt_at, created_at, delivered_at, content_key) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
+                    values_placeholders(rows.len(), 13)
                 );
                 let ids: Vec<String> = rows.iter().map(|_| new_id()).collect();
                 let mut q = sqlx::query(&sql);
@@ -301,7 +307,8 @@ macro_rules! sql_notifications {
                         .bind(status.as_str())
                         .bind(n.not_before)
                         .bind(n.now)
-                        .bind(delivered_at);
+                        .bind(delivered_at)
+                        .bind(&n.content_key);
                 }
                 let inserted: std::collections::HashSet<String> = q.fetch_all(&self.write).await?.iter().map(|r| r.try_get("id")).collect::<std::result::Result<_, _>>()?;
                 Ok(ids.into_iter().map(|id| inserted.contains(&id).then_some(id)).collect())
@@ -415,6 +422,22 @@ macro_rules! sql_notifications {
                 let mut jobs = rows.iter().map(Self::notification_row).collect::<Result<Vec<_>>>()?;
                 jobs.sort_by_key(|j| j.sent_at);
                 Ok(jobs)
+            }
+
+            async fn defer_sms(&self, job: &Notification, worker: &str, until: Millis, reason: &str) -> Result<bool> {
+                let r = sqlx::query(
+                    "UPDATE notifications SET status = CASE WHEN attempts <= 1 THEN 'created' ELSE 'temporary-failure' END, \
+                     attempts = attempts - 1, next_attempt_at = $1, lease_until = NULL, error = $2 \
+                     WHERE id = $3 AND status = 'sending' AND leased_by = $4 AND attempts = $5",
+                )
+                .bind(until)
+                .bind(reason)
+                .bind(&job.id)
+                .bind(worker)
+                .bind(job.attempts)
+                .execute(&self.write)
+                .await?;
+                Ok(r.rows_affected() == 1)
             }
 
             async fn give_up_unconfirmed(&self, worker: &str, ids: &[String], error: &str) -> Result<u64> {

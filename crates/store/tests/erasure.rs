@@ -256,7 +256,7 @@ both_backends!(erasing_a_person_is_all_or_nothing, |store| {
     let paid = order(&c, &closed.id, PaymentStatus::Success);
     store.create_order(&paid, None).await.unwrap();
     store
-        .enqueue_notification(&NewNotification { citizen_id: c.clone(), event_kind: "test".into(), dedupe_key: "t:1".into(), channel: Channel::InApp, template: "t".into(), vars: "{}".into(), phone: None, not_before: NOW, now: NOW })
+        .enqueue_notification(&NewNotification { citizen_id: c.clone(), event_kind: "test".into(), dedupe_key: "t:1".into(), channel: Channel::InApp, template: "t".into(), vars: "{}".into(), phone: None, not_before: NOW, now: NOW, content_key: None })
         .await
         .unwrap();
     store

@@ -23,6 +23,7 @@ fn sms(citizen_id: &str, key: &str) -> NewNotification {
         phone: Some("13800000201".into()),
         not_before: NOW,
         now: NOW,
+        content_key: None,
     }
 }
 
@@ -318,4 +319,30 @@ both_backends!(queue_stats_count_messages_awaiting_their_receipt, |store| {
     assert_eq!((q.sms_awaiting_receipt, q.sms_oldest_unchecked_receipt_ms), (1, 0));
     store.record_receipt("aliyun", "qs-m1", true, "", NOW + 1_000_000).await.unwrap();
     assert_eq!(store.queue_stats(NOW + 1_000_000).await.unwrap().sms_awaiting_receipt, 0);
+});
+
+both_backends!(rate_windows_take_all_or_nothing_and_deferral_keeps_the_attempt, |store| {
+    let w = NOW - NOW % 1000;
+    let got = store.take_rate(&[("g".into(), 3), ("g".into(), 2), ("g".into(), 1), ("h".into(), 5), ("h".into(), 6)], w, 5).await.unwrap();
+    assert_eq!(got, vec![true, true, false, true, false], "3 + 2 fill the window; nothing more fits, all or nothing");
+    assert_eq!(store.take_rate(&[("g".into(), 1)], w + 1000, 5).await.unwrap(), vec![true], "a new window starts afresh");
+    assert_eq!(store.take_rate(&[("g".into(), 0), ("z".into(), 9)], w, 5).await.unwrap(), vec![false, false]);
+
+    let c = citizen(&store, "13800000251").await;
+    let id = store.enqueue_notification(&sms(&c, "df-1")).await.unwrap().unwrap();
+    let job = store.claim_sms_by_id(&id, "w1", NOW, NOW + 30_000).await.unwrap().unwrap();
+    assert!(!store.defer_sms(&job, "w2", NOW + 3_600_000, "rate_limited_per_number").await.unwrap(), "only the lease holder");
+    assert!(store.defer_sms(&job, "w1", NOW + 3_600_000, "rate_limited_per_number").await.unwrap());
+    let n = store.notification(&id).await.unwrap().unwrap();
+    assert_eq!((n.status, n.attempts, n.next_attempt_at, n.lease_until), (NotificationStatus::Created, 0, NOW + 3_600_000, None));
+    assert!(store.claim_sms("w1", 10, NOW + 1_000, NOW + 31_000).await.unwrap().is_empty(), "not before its time");
+    let again = store.claim_sms("w1", 10, NOW + 3_600_000, NOW + 3_630_000).await.unwrap();
+    assert_eq!((again.len(), again[0].attempts), (1, 1), "deferral did not use up an attempt");
+
+    // Two rows with one content key: the second is not inserted (identical messages go once).
+    let a = NewNotification { content_key: Some("same".into()), ..sms(&c, "ck-1") };
+    let b = NewNotification { content_key: Some("same".into()), ..sms(&c, "ck-2") };
+    assert!(store.enqueue_notification(&a).await.unwrap().is_some());
+    let inapp = NewNotification { channel: Channel::InApp, phone: None, ..sms(&c, "ck-2") };
+    assert_eq!(store.enqueue_notifications(&[inapp, b]).await.unwrap().iter().map(Option::is_some).collect::<Vec<_>>(), vec![true, false]);
 });

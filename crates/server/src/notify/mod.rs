@@ -210,9 +210,11 @@ async fn record(state: &AppState, event: NotificationEvent) -> Result<Option<(St
         phone: None,
         not_before: now,
         now,
+        content_key: None,
     };
     let due = not_before(&state.config, event.kind, now);
-    let sms = NewNotification { channel: Channel::Sms, phone: Some(citizen.phone.clone()), not_before: due, ..inapp.clone() };
+    let content_key = Some(content_key(&citizen.phone, template.name, &inapp.vars, now, state.config.notify.identical_window_secs));
+    let sms = NewNotification { channel: Channel::Sms, phone: Some(citizen.phone.clone()), not_before: due, content_key, ..inapp.clone() };
     let created = state.store.enqueue_notifications(&[inapp, sms]).await?;
     let (inapp_id, sms_id) = match created.as_slice() {
         [inapp_id, sms_id] => (inapp_id.clone(), sms_id.clone()),
@@ -232,6 +234,64 @@ async fn record(state: &AppState, event: NotificationEvent) -> Result<Option<(St
     Ok(sms_id.map(|id| (id, due)))
 }
 
+/// What makes two SMS identical: the number, the template and its variables (hence the text), and the
+/// `window_secs`-long window the event fell in. Two events that would put the same text on the same phone within
+/// one window send one SMS (each still gets its in-app message).
+fn content_key(phone: &str, template: &str, vars_json: &str, now_ms: i64, window_secs: i64) -> String {
+    use sha2::Digest as _;
+    let window = now_ms.div_euclid(window_secs.max(1) * 1000);
+    let digest = sha2::Sha256::digest(format!("{phone}\n{template}\n{vars_json}\n{window}").as_bytes());
+    hex::encode(&digest[..16])
+}
+
+/// Rate-limit windows: per number an hour, the whole platform a second.
+const NUMBER_WINDOW_MS: i64 = 3_600_000;
+const GLOBAL_WINDOW_MS: i64 = 1_000;
+
+/// Applies the platform-wide allowance of the current second (shared by every instance through the database) to
+/// claimed jobs: as many as it grants go now, the rest are put back (the attempt not counted) for the next second.
+async fn within_global_limit(state: &AppState, mut jobs: Vec<Notification>, now: i64) -> Result<Vec<Notification>, AppError> {
+    let limit = state.config.notify.global_per_second;
+    let window = now - now.rem_euclid(GLOBAL_WINDOW_MS);
+    let mut ask = (jobs.len() as u32).min(limit);
+    // All or nothing per request: ask for less until something fits (a few statements at most, and only when the
+    // allowance runs short).
+    while ask > 0 {
+        if state.store.take_rate(&[("sms-global".to_string(), ask)], window, limit).await?.first() == Some(&true) {
+            break;
+        }
+        ask /= 2;
+    }
+    for job in jobs.split_off(ask as usize) {
+        state.store.defer_sms(&job, &state.worker_id, window + GLOBAL_WINDOW_MS, "rate_limited_global").await?;
+        metrics::counter!("sms_deferred_total", "limit" => "global").increment(1);
+    }
+    Ok(jobs)
+}
+
+/// Applies the per-number hourly limit to claimed jobs: those over it are put back (the attempt not counted) until
+/// the number's window ends. Returns the jobs that may go now.
+async fn within_number_limit(state: &AppState, jobs: Vec<Notification>, now: i64) -> Result<Vec<Notification>, AppError> {
+    if jobs.is_empty() {
+        return Ok(jobs);
+    }
+    let window = now - now.rem_euclid(NUMBER_WINDOW_MS);
+    let hits: Vec<(String, u32)> = jobs.iter().map(|j| (format!("sms-number:{}", j.phone.as_deref().unwrap_or("")), 1)).collect();
+    let taken = state.store.take_rate(&hits, window, state.config.notify.per_number_per_hour).await?;
+    let mut go = Vec::with_capacity(jobs.len());
+    for (job, ok) in jobs.into_iter().zip(taken) {
+        if ok {
+            go.push(job);
+        } else {
+            let masked = job.phone.as_deref().map(mask_phone).unwrap_or_default();
+            state.store.defer_sms(&job, &state.worker_id, window + NUMBER_WINDOW_MS, "rate_limited_per_number").await?;
+            metrics::counter!("sms_deferred_total", "limit" => "per_number").increment(1);
+            tracing::info!(phone = %masked, "SMS held back: the number's hourly limit is reached");
+        }
+    }
+    Ok(go)
+}
+
 /// Claims and sends one job now if it is still due (another worker may already have it: then nothing happens).
 pub async fn deliver_by_id(state: &AppState, id: &str) -> Result<(), AppError> {
     // A clock far off would misjudge leases: the job waits for a worker on a sound instance.
@@ -240,13 +300,17 @@ pub async fn deliver_by_id(state: &AppState, id: &str) -> Result<(), AppError> {
     }
     let now = state.now_ms();
     if let Some(job) = state.store.claim_sms_by_id(id, &state.worker_id, now, now + state.config.notify.lease_secs * 1000).await? {
-        let accepted = send(state, job).await?;
-        record_accepted(state, accepted.into_iter().collect()).await?;
+        let jobs = within_global_limit(state, vec![job], now).await?;
+        for job in within_number_limit(state, jobs, now).await? {
+            let accepted = send(state, job).await?;
+            record_accepted(state, accepted.into_iter().collect()).await?;
+        }
     }
     Ok(())
 }
 
-/// One pass of the worker: claims a batch of due jobs and sends them. Returns how many were processed.
+/// One pass of the worker: claims a batch of due jobs and sends those the rate limits let through (the others
+/// wait, their attempt not counted). Returns how many were sent.
 /// Nothing, while this instance's clock is too far from the database's (it would take over live leases).
 pub async fn run_once(state: &AppState) -> Result<usize, AppError> {
     if !crate::clock_guard::may_run_jobs(state) {
@@ -254,6 +318,9 @@ pub async fn run_once(state: &AppState) -> Result<usize, AppError> {
     }
     let now = state.now_ms();
     let jobs = state.store.claim_sms(&state.worker_id, state.config.notify.batch, now, now + state.config.notify.lease_secs * 1000).await?;
+    let jobs = within_global_limit(state, jobs, now).await?;
+    let jobs = within_number_limit(state, jobs, now).await?;
+    // Counted after the limits: a pass whose jobs were all held back lets the worker rest rather than claim again.
     let n = jobs.len();
     let concurrency = state.config.notify.concurrency.max(1);
     // Each send is a round trip to the provider: a batch's jobs go side by side, up to `concurrency` at once. The

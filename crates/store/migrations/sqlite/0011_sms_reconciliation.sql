@@ -9,3 +9,6 @@ CREATE INDEX notifications_sms_due ON notifications (next_attempt_at) WHERE chan
 -- What the provider filed each outbox message under, so the demo outbox can show the message's delivery status.
 ALTER TABLE sms_outbox ADD COLUMN provider TEXT;
 ALTER TABLE sms_outbox ADD COLUMN provider_message_id TEXT;
+-- Identical SMS to one number within a short window go once (the content key hashes number, text and window).
+ALTER TABLE notifications ADD COLUMN content_key TEXT;
+CREATE UNIQUE INDEX notifications_sms_content ON notifications (content_key) WHERE content_key IS NOT NULL;
