@@ -698,24 +698,10 @@ macro_rules! sql_store {
             }
 
             async fn take_rate(&self, hits: &[(String, u32)], window_start: Millis, limit: u32) -> Result<Vec<bool>> {
-                let mut tx = self.write.begin().await?;
-                let mut taken = Vec::with_capacity(hits.len());
-                for (bucket, n) in hits {
-                    let row = sqlx::query(
-                        "INSERT INTO rate_limits (bucket, window_start, hits) SELECT $1, $2, $3 WHERE $3 <= $4 \
-                         ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limits.hits + excluded.hits \
-                         WHERE rate_limits.hits + excluded.hits <= $4 RETURNING hits",
-                    )
-                    .bind(bucket)
-                    .bind(window_start)
-                    .bind(i64::from(*n))
-                    .bind(i64::from(limit))
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    taken.push(*n > 0 && row.is_some());
+                if hits.is_empty() {
+                    return Ok(Vec::new());
                 }
-                tx.commit().await?;
-                Ok(taken)
+                self.take_rate_batch(hits, window_start, limit).await
             }
 
             async fn insert_outbox_many(&self, messages: &[OutboxMessage]) -> Result<()> {
@@ -842,4 +828,86 @@ sql_store!(PgStore, PgRow, sqlx::PgConnection, Backend::Postgres, "migrations/po
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Whether `n` more hits fit a window now at `current` (all or nothing).
+fn rate_fits(current: i64, n: u32, limit: u32) -> bool {
+    n > 0 && current + i64::from(n) <= i64::from(limit)
+}
+
+// SQLite: one upsert per entry in one transaction on the single writer (calls into the library are cheap).
+impl SqliteStore {
+    async fn take_rate_batch(&self, hits: &[(String, u32)], window_start: Millis, limit: u32) -> Result<Vec<bool>> {
+        let mut tx = self.write.begin().await?;
+        let mut taken = Vec::with_capacity(hits.len());
+        for (bucket, n) in hits {
+            let row = sqlx::query(
+                "INSERT INTO rate_limits (bucket, window_start, hits) SELECT $1, $2, $3 WHERE $3 <= $4 \
+                 ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limits.hits + excluded.hits \
+                 WHERE rate_limits.hits + excluded.hits <= $4 RETURNING hits",
+            )
+            .bind(bucket)
+            .bind(window_start)
+            .bind(i64::from(*n))
+            .bind(i64::from(limit))
+            .fetch_optional(&mut *tx)
+            .await?;
+            taken.push(*n > 0 && row.is_some());
+        }
+        tx.commit().await?;
+        Ok(taken)
+    }
+}
+
+// PostgreSQL: a round trip per entry would cost a worker pass hundreds of them, so the batch locks its windows
+// (in bucket order, so concurrent batches cannot deadlock), decides in memory, and writes the new counts back:
+// four statements whatever the batch.
+impl PgStore {
+    async fn take_rate_batch(&self, hits: &[(String, u32)], window_start: Millis, limit: u32) -> Result<Vec<bool>> {
+        let mut buckets: Vec<&str> = hits.iter().map(|(b, _)| b.as_str()).collect();
+        buckets.sort_unstable();
+        buckets.dedup();
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "INSERT INTO rate_limits (bucket, window_start, hits) SELECT b, $2, 0 FROM unnest($1::text[]) AS b ORDER BY b \
+             ON CONFLICT (bucket, window_start) DO NOTHING",
+        )
+        .persistent(false)
+        .bind(&buckets)
+        .bind(window_start)
+        .execute(&mut *tx)
+        .await?;
+        let rows = sqlx::query("SELECT bucket, hits FROM rate_limits WHERE window_start = $2 AND bucket = ANY($1::text[]) ORDER BY bucket FOR UPDATE")
+            .persistent(false)
+            .bind(&buckets)
+            .bind(window_start)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut current = std::collections::HashMap::with_capacity(rows.len());
+        for r in &rows {
+            current.insert(r.try_get::<String, _>("bucket")?, r.try_get::<i64, _>("hits")?);
+        }
+        let mut taken = Vec::with_capacity(hits.len());
+        for (bucket, n) in hits {
+            let now_at = current.entry(bucket.clone()).or_insert(0);
+            let fits = rate_fits(*now_at, *n, limit);
+            if fits {
+                *now_at += i64::from(*n);
+            }
+            taken.push(fits);
+        }
+        let (names, counts): (Vec<String>, Vec<i64>) = current.into_iter().unzip();
+        sqlx::query(
+            "UPDATE rate_limits r SET hits = v.hits FROM unnest($1::text[], $3::bigint[]) AS v(bucket, hits) \
+             WHERE r.bucket = v.bucket AND r.window_start = $2 AND r.hits <> v.hits",
+        )
+        .persistent(false)
+        .bind(&names)
+        .bind(window_start)
+        .bind(&counts)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(taken)
+    }
 }
