@@ -124,7 +124,9 @@ pub trait Store: AdminStore + ApplicationStore + AppointmentStore + CardStore + 
     async fn check_sms_code(&self, phone: &str, purpose: CodePurpose, code_hash: &str, max_attempts: u32, now: Millis) -> Result<CodeCheck>;
 
     /// Counts one hit in `bucket`'s window; `false` when the window already holds `limit` hits (nothing counted).
-    async fn hit_rate_limit(&self, bucket: &str, window_start: Millis, limit: u32) -> Result<bool>;
+    async fn hit_rate_limit(&self, bucket: &str, window_start: Millis, limit: u32) -> Result<bool> {
+        Ok(self.take_rate(&[(bucket.to_string(), 1)], window_start, limit).await?.first() == Some(&true))
+    }
     /// Adds `n` hits to each bucket's window if that keeps it within `limit` (all or nothing per bucket), in order
     /// and in one transaction; per entry, whether its hits were taken. A bucket named twice counts twice.
     async fn take_rate(&self, hits: &[(String, u32)], window_start: Millis, limit: u32) -> Result<Vec<bool>>;
@@ -678,23 +680,6 @@ macro_rules! sql_store {
                     }
                     None => CodeCheck::Burned,
                 })
-            }
-
-            async fn hit_rate_limit(&self, bucket: &str, window_start: Millis, limit: u32) -> Result<bool> {
-                if limit == 0 {
-                    return Ok(false);
-                }
-                let row = sqlx::query(
-                    "INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $2, 1) \
-                     ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limits.hits + 1 \
-                     WHERE rate_limits.hits < $3 RETURNING hits",
-                )
-                .bind(bucket)
-                .bind(window_start)
-                .bind(i64::from(limit))
-                .fetch_optional(&self.write)
-                .await?;
-                Ok(row.is_some())
             }
 
             async fn take_rate(&self, hits: &[(String, u32)], window_start: Millis, limit: u32) -> Result<Vec<bool>> {
