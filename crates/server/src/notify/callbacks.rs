@@ -86,8 +86,7 @@ const EARLY_RECEIPT_MS: i64 = 60_000;
 /// `yyyy-MM-dd HH:mm:ss` in Beijing time (the receipts' format) as UTC milliseconds.
 fn beijing_ms(s: &str) -> Option<i64> {
     let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-    let t = time::PrimitiveDateTime::parse(s, &fmt).ok()?.assume_offset(time::macros::offset!(+8));
-    Some(t.unix_timestamp() * 1000)
+    time::PrimitiveDateTime::parse(s, &fmt).ok().map(crate::appointments::local_to_ms)
 }
 
 /// The provider's "not received, send again" answer: a non-success status and a non-zero code.

@@ -119,7 +119,8 @@ impl SmsProvider for OutboxProvider {
     }
 }
 
-fn now_ms() -> i64 {
+/// The machine's clock (providers and their sandboxes keep real time, whatever clock the app runs on).
+pub(super) fn now_ms() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
 }
 

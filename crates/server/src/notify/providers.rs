@@ -61,11 +61,6 @@ fn unix_now() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc()
 }
 
-/// The Beijing date of a UTC millisecond time: the day Aliyun files a message under.
-fn beijing_date(ms: i64) -> Option<time::Date> {
-    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000) + 8 * 3600).ok().map(|t| t.date())
-}
-
 /// The stored fields a status query needs; a row without them was never accepted by a provider.
 fn sent_fields(sent: &Notification) -> Result<(&str, &str, i64), StatusAnswer> {
     match (sent.phone.as_deref(), sent.provider_message_id.as_deref(), sent.sent_at) {
@@ -144,7 +139,8 @@ impl SmsProvider for AliyunSms {
             Ok(f) => f,
             Err(answer) => return answer,
         };
-        let Some(send_date) = beijing_date(sent_at) else { return StatusAnswer::Failed { reason: "sent_at out of range".into() } };
+        // The day Aliyun files the message under: its Beijing date.
+        let send_date = crate::appointments::ms_to_local(sent_at).date();
         let query = aliyun_sms::QuerySendDetails { phone_number: phone.to_string(), biz_id: Some(biz_id.to_string()), send_date, page_size: 10, current_page: 1 };
         let (status, body) = match self.call(&query, aliyun_sms::query_send_details_v1, aliyun_sms::query_send_details_acs3).await {
             Ok(r) => r,

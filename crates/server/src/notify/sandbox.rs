@@ -107,6 +107,11 @@ impl Fate {
             _ => Some((true, "DELIVERED")),
         }
     }
+
+    /// The report as a receipt callback carries it: none when the callback is lost or there is no report.
+    fn pushed_report(self, provider: &str) -> Option<(bool, &'static str)> {
+        if self == Fate::ReceiptLost { None } else { self.report(provider) }
+    }
 }
 
 /// One accepted message, as the provider files it.
@@ -124,6 +129,19 @@ struct SentRecord {
 }
 
 impl SentRecord {
+    /// A message `provider` accepts for `phone` now; its text is filled in by [`SandboxInner::accept`].
+    fn new(provider: &'static str, phone: &str, message_id: &str, context: &str, template_code: &str) -> SentRecord {
+        SentRecord {
+            provider,
+            message_id: message_id.to_string(),
+            context: context.to_string(),
+            template_code: template_code.to_string(),
+            content: String::new(),
+            sent_ms: super::now_ms(),
+            fate: Fate::of(phone),
+        }
+    }
+
     /// The report, once the carrier has made it (after the receipt delay).
     fn report_at(&self, now_ms: i64, delay: Duration) -> Option<(bool, &'static str)> {
         (now_ms >= self.sent_ms + delay.as_millis() as i64).then(|| self.fate.report(self.provider)).flatten()
@@ -247,23 +265,26 @@ impl SandboxInner {
         Verdict::Accept
     }
 
-    /// Stores the message in the outbox, filed under the provider's id for it; returns its text.
-    async fn store_message(&self, sent_as: (&str, &str), phone: &str, sign_name: &str, template: &Template, vars: &BTreeMap<String, String>) -> Result<String, ()> {
+    /// Accepts a message: stores its text in the outbox under the provider's id for it and files it for the status
+    /// APIs. Returns what the carrier will do with it (`Err`: the outbox could not be written).
+    async fn accept(&self, phone: &str, sign_name: &str, template: &Template, vars: &BTreeMap<String, String>, mut record: SentRecord) -> Result<Fate, ()> {
         let text = template.render(crate::i18n::Lang::Zh, vars).map_err(|_| ())?;
-        let body = format!("【{sign_name}】{text}");
+        record.content = format!("【{sign_name}】{text}");
+        let national = phone.trim_start_matches("+86");
         let msg = OutboxMessage {
             id: new_id(),
-            phone: phone.trim_start_matches("+86").to_string(),
-            body: body.clone(),
-            created_at: unix_now() * 1000,
-            provider: Some(sent_as.0.to_string()),
-            provider_message_id: Some(sent_as.1.to_string()),
+            phone: national.to_string(),
+            body: record.content.clone(),
+            created_at: record.sent_ms,
+            provider: Some(record.provider.to_string()),
+            provider_message_id: Some(record.message_id.clone()),
         };
-        if self.outbox.store(msg).await { Ok(body) } else { Err(()) }
-    }
-
-    fn file(&self, phone: &str, record: SentRecord) {
-        self.log.lock().unwrap_or_else(|p| p.into_inner()).add(phone.trim_start_matches("+86"), record);
+        if !self.outbox.store(msg).await {
+            return Err(());
+        }
+        let fate = record.fate;
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).add(national, record);
+        Ok(fate)
     }
 
     fn sent_to(&self, phone: &str, provider: &str) -> Vec<SentRecord> {
@@ -304,23 +325,9 @@ impl SandboxInner {
     }
 }
 
-fn beijing(ms: i64) -> time::OffsetDateTime {
-    let utc = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    utc.to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC))
-}
-
-/// `yyyy-MM-dd HH:mm:ss`, Beijing time, the providers' receipt format.
-fn beijing_text(ms: i64) -> String {
-    let t = beijing(ms);
-    format!("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second())
-}
-
+/// Now as `yyyy-MM-dd HH:mm:ss`, Beijing time: the providers' receipt format.
 fn beijing_now() -> String {
-    beijing_text(unix_now() * 1000)
-}
-
-fn now_ms() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
+    crate::pages::format_cst(super::now_ms())
 }
 
 // ----- Aliyun ---------------------------------------------------------------------------------------------
@@ -390,13 +397,11 @@ async fn aliyun_send(s: &SandboxState, query: &aliyun_sms::Params) -> Response {
     let out_id = query.get("OutId").cloned().unwrap_or_default();
     let mut receipts = Vec::new();
     for p in &phones {
-        let Ok(content) = s.0.store_message(("aliyun", &biz_id), p, sign, template, &vars).await else {
+        let record = SentRecord::new("aliyun", p, &biz_id, &out_id, code);
+        let Ok(fate) = s.0.accept(p, sign, template, &vars, record).await else {
             return aliyun_error(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "The request has failed due to a temporary failure of the server.");
         };
-        let fate = Fate::of(p);
-        let record = SentRecord { provider: "aliyun", message_id: biz_id.clone(), context: out_id.clone(), template_code: code.clone(), content, sent_ms: now_ms(), fate };
-        s.0.file(p, record);
-        if let (Some((ok, err_code)), Fate::Delivered | Fate::Blocked) = (fate.report("aliyun"), fate) {
+        if let Some((ok, err_code)) = fate.pushed_report("aliyun") {
             receipts.push(json!({
                 "phone_number": p, "send_time": beijing_now(), "report_time": beijing_now(), "success": ok,
                 "err_code": err_code, "err_msg": if ok { "用户接收成功" } else { "carrier blocked" },
@@ -424,12 +429,12 @@ fn aliyun_query(s: &SandboxState, query: &aliyun_sms::Params) -> Response {
     if page_size == 0 || page == 0 {
         return aliyun_error(StatusCode::OK, "isv.INVALID_PARAMETERS", "参数异常: PageSize 1-50, CurrentPage ≥ 1");
     }
-    let now = now_ms();
+    let now = super::now_ms();
     let matching: Vec<SentRecord> = s
         .0
         .sent_to(phone, "aliyun")
         .into_iter()
-        .filter(|r| beijing(r.sent_ms).date() == date && query.get("BizId").is_none_or(|b| *b == r.message_id))
+        .filter(|r| crate::appointments::ms_to_local(r.sent_ms).date() == date && query.get("BizId").is_none_or(|b| *b == r.message_id))
         .collect();
     let details: Vec<_> = matching
         .iter()
@@ -437,13 +442,13 @@ fn aliyun_query(s: &SandboxState, query: &aliyun_sms::Params) -> Response {
         .take(page_size as usize)
         .map(|r| {
             let (status, err_code, receive) = match r.report_at(now, s.0.receipt_delay) {
-                Some((true, code)) => (aliyun_sms::DetailStatus::Delivered, code, beijing_text(r.sent_ms + s.0.receipt_delay.as_millis() as i64)),
-                Some((false, code)) => (aliyun_sms::DetailStatus::Failed, code, beijing_text(r.sent_ms + s.0.receipt_delay.as_millis() as i64)),
+                Some((true, code)) => (aliyun_sms::DetailStatus::Delivered, code, crate::pages::format_cst(r.sent_ms + s.0.receipt_delay.as_millis() as i64)),
+                Some((false, code)) => (aliyun_sms::DetailStatus::Failed, code, crate::pages::format_cst(r.sent_ms + s.0.receipt_delay.as_millis() as i64)),
                 None => (aliyun_sms::DetailStatus::Waiting, "", String::new()),
             };
             json!({
                 "PhoneNum": phone, "SendStatus": status.code(), "ErrCode": err_code, "TemplateCode": r.template_code,
-                "Content": r.content, "SendDate": beijing_text(r.sent_ms), "ReceiveDate": receive, "OutId": r.context,
+                "Content": r.content, "SendDate": crate::pages::format_cst(r.sent_ms), "ReceiveDate": receive, "OutId": r.context,
             })
         })
         .collect();
@@ -517,21 +522,11 @@ async fn tencent_send(s: &SandboxState, body: &[u8]) -> Response {
             Verdict::InvalidNumber => ("InvalidParameterValue.IncorrectPhoneNumber", "手机号格式错误"),
             Verdict::RateLimited => ("LimitExceeded.PhoneNumberOneHourLimit", "单个手机号1小时内下发短信条数超过设定的上限"),
             Verdict::Accept => {
-                let Ok(content) = s.0.store_message(("tencent", &serial), phone, &req.sign_name, template, &vars).await else {
+                let record = SentRecord::new("tencent", phone, &serial, &req.session_context, &req.template_id);
+                let Ok(fate) = s.0.accept(phone, &req.sign_name, template, &vars, record).await else {
                     return tencent_error("InternalError", "Internal error.");
                 };
-                let fate = Fate::of(phone);
-                let record = SentRecord {
-                    provider: "tencent",
-                    message_id: serial.clone(),
-                    context: req.session_context.clone(),
-                    template_code: req.template_id.clone(),
-                    content,
-                    sent_ms: now_ms(),
-                    fate,
-                };
-                s.0.file(phone, record);
-                if let (Some((ok, errmsg)), Fate::Delivered | Fate::Blocked) = (fate.report("tencent"), fate) {
+                if let Some((ok, errmsg)) = fate.pushed_report("tencent") {
                     receipts.push(json!({
                         "user_receive_time": beijing_now(), "nationcode": "86", "mobile": phone.trim_start_matches("+86"),
                         "report_status": if ok { "SUCCESS" } else { "FAIL" }, "errmsg": errmsg,
@@ -575,7 +570,7 @@ fn tencent_pull_by_number(s: &SandboxState, body: &[u8]) -> Response {
     if req.end_time.is_some_and(|e| e < req.begin_time) {
         return tencent_error("InvalidParameterValue", "EndTime 不能早于 BeginTime。");
     }
-    let now = now_ms();
+    let now = super::now_ms();
     let statuses: Vec<_> = s
         .0
         .sent_to(&req.phone_number, "tencent")
