@@ -748,20 +748,24 @@ async fn review_view(state: &AppState, p: &PageCtx, staff: &Staff, a: Applicatio
         Some(id) => (Some(id.clone()), None),
         None => (None, None),
     };
-    let photo = match &photo_id {
-        Some(pid) => portrait::photo_of(state, &a, pid).await.map_err(|e| e.status),
-        None => Err(axum::http::StatusCode::NO_CONTENT),
-    };
-    // Retention deletes the portrait of an application that ended without a card (`rejected_photo_days`): the
-    // page says so rather than showing a broken image.
-    let photo_deleted = photo == Err(axum::http::StatusCode::NOT_FOUND);
+    let mut photo = None;
+    let mut photo_deleted = false;
+    if let Some(pid) = &photo_id {
+        match portrait::photo_of(state, &a, pid).await {
+            Ok(found) => photo = Some(found),
+            // Retention deletes the portrait of an application that ended without a card (`rejected_photo_days`):
+            // the page says so rather than showing a broken image.
+            Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => photo_deleted = true,
+            Err(_) => {}
+        }
+    }
     if photo_deleted {
         photo_id = None;
     }
     let mut issues = Vec::new();
     let mut score = None;
     let mut face_match = None;
-    if let Ok(photo) = photo {
+    if let Some(photo) = photo {
         if let Some(r) = portrait::report_of(&photo) {
             score = Some(r.score);
             issues = r.issues.iter().map(|i| IssueItem { fail: i.severity == shenfen_portrait::Severity::Fail, message: p.lang.pick(&i.message_zh, &i.message_en).to_string() }).collect();
