@@ -859,6 +859,14 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::Value;
 
+    /// The parameters a built request carries in its URL.
+    fn url_params(http: &HttpRequest) -> Params {
+        parse_form(http.url.split_once('?').unwrap().1)
+            .unwrap()
+            .into_iter()
+            .collect()
+    }
+
     fn params(v: &Value) -> Params {
         v["params"]
             .as_object()
@@ -897,10 +905,7 @@ mod tests {
         };
         let at = parse_timestamp("t", "2017-07-12T02:42:19Z").unwrap();
         let http = send_sms_v1(&creds, &req, at, "45e25e9b-0a6f-4070-8c85-2956eda1b466").unwrap();
-        let mut got: Params = parse_form(http.url.split_once('?').unwrap().1)
-            .unwrap()
-            .into_iter()
-            .collect();
+        let mut got = url_params(&http);
         assert_eq!(got.get("Format").map(String::as_str), Some("JSON"));
         got.insert("Format".into(), "XML".into());
         got.remove("Signature");
@@ -1029,10 +1034,7 @@ mod tests {
             http.url,
             "https://dysmsapi.aliyuncs.com/?PhoneNumbers=13800000000%2C13900000000&SignName=%E8%BA%AB%E4%BB%BD%E6%9C%8D%E5%8A%A1&TemplateCode=SMS_000001&TemplateParam=%7B%22code%22%3A%22123456%22%7D"
         );
-        let query: Params = parse_form(http.url.split_once('?').unwrap().1)
-            .unwrap()
-            .into_iter()
-            .collect();
+        let query = url_params(&http);
         let secrets = |ak: &str| (ak == "LTAI-test").then(|| "secret-test".to_owned());
         verify_acs3(
             "POST",
@@ -1131,10 +1133,7 @@ mod tests {
         let secrets = |ak: &str| (ak == "LTAI-test").then(|| "secret-test".to_owned());
         // ACS3: the action is a signed header, the parameters the signed query.
         let http = query_send_details_acs3(&creds, &req, at, "n-1").unwrap();
-        let query: Params = parse_form(http.url.split_once('?').unwrap().1)
-            .unwrap()
-            .into_iter()
-            .collect();
+        let query = url_params(&http);
         assert_eq!(query.get("SendDate").map(String::as_str), Some("20261126"));
         assert_eq!(
             query.get("BizId").map(String::as_str),
@@ -1157,10 +1156,7 @@ mod tests {
         .unwrap();
         // v1: the action is a signed parameter.
         let http = query_send_details_v1(&creds, &req, at, "n-2").unwrap();
-        let params: Params = parse_form(http.url.split_once('?').unwrap().1)
-            .unwrap()
-            .into_iter()
-            .collect();
+        let params = url_params(&http);
         assert_eq!(
             params.get("Action").map(String::as_str),
             Some("QuerySendDetails")
@@ -1252,7 +1248,7 @@ mod tests {
                 template_param: [("code".to_owned(), code)].into(), out_id: None };
             let at = parse_timestamp("t", "2026-01-01T00:00:00Z").unwrap();
             let http = send_sms_v1(&creds, &req, at, "n").unwrap();
-            let params: Params = parse_form(http.url.split_once('?').unwrap().1).unwrap().into_iter().collect();
+            let params = url_params(&http);
             let secrets = |ak: &str| (ak == "ak").then(|| "sk".to_owned());
             verify_v1("GET", &params, secrets, at.unix_timestamp()).unwrap();
             // Single-byte change of the string to sign changes the HMAC.
