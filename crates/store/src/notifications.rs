@@ -139,7 +139,7 @@ pub enum ReceiptOutcome {
 
 #[async_trait]
 pub trait NotificationStore: Send + Sync {
-    /// Inserts each row unless its (dedupe key, channel) exists, all in one transaction (an event's in-app
+    /// Inserts each row unless its (dedupe key, channel), or its SMS content key, exists, all in one transaction (an event's in-app
     /// message and SMS job land together or not at all); per row, `Some(id)` for the one caller that inserted it.
     async fn enqueue_notifications(&self, rows: &[NewNotification]) -> Result<Vec<Option<String>>>;
     /// [`Self::enqueue_notifications`] of one row.
